@@ -1,0 +1,721 @@
+package auction
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"auctionhouse/models"
+)
+
+// cmdKind names what a command asks of an actor.
+type cmdKind int
+
+const (
+	cmdGet cmdKind = iota
+	cmdBid
+	cmdBuy
+	cmdClose
+	cmdCancel
+	cmdAdvance
+	cmdSubscribe
+	cmdUnsubscribe
+	cmdPage
+)
+
+// readsOnly reports whether a command decides nothing of its own, so that after a failed
+// commit it can still be answered with the stored state. (An advance is applied again from the
+// stored state by the next command or timer.)
+func (k cmdKind) readsOnly() bool { return k == cmdGet || k == cmdPage || k == cmdAdvance }
+
+// command is one request to an actor. reply has room for one result, so the actor never blocks
+// on a caller that went away.
+type command struct {
+	kind  cmdKind
+	bid   BidRequest
+	user  UserRef
+	sub   *Subscription
+	reply chan result
+	// abandon, if set, receives an answer that came after the caller stopped waiting, so what
+	// the command created (a subscription) is not leaked.
+	abandon func(result)
+}
+
+// result is an actor's answer to one command.
+type result struct {
+	view    View
+	recent  []BidView
+	photos  []models.Photo
+	bid     BidRecord
+	leading bool
+	sub     *Subscription
+	err     error
+}
+
+// requestKey identifies a bid request for idempotency: request ids are unique per bidder and
+// auction.
+type requestKey struct {
+	bidder int64
+	id     string
+}
+
+// requestEntry is what a request id was answered, or, while its bid is not yet committed, who
+// else is waiting for that answer.
+type requestEntry struct {
+	key       requestKey
+	bid       BidRecord
+	leading   bool
+	committed bool
+	waiters   []chan result
+}
+
+// pendingReply is an answer that must wait for the commit of everything decided before it.
+type pendingReply struct {
+	reply    chan result
+	kind     cmdKind
+	bidIndex int // index into batch.bids, or -1
+	decided  time.Time
+	leading  bool
+	err      error
+	entry    *requestEntry
+}
+
+// batch is everything decided since the last commit started: the bids to insert, the answers
+// to give once they are stored, and who lost the lead. The auction row written is the actor's
+// state when the batch starts committing.
+type batch struct {
+	bids    []models.Bid
+	names   []string // bidder names, beside bids, for the recent-bids list
+	replies []pendingReply
+	outbid  []UserRef
+	state   State
+	baseSeq int64
+}
+
+func (b *batch) empty() bool { return len(b.bids) == 0 && len(b.replies) == 0 && len(b.outbid) == 0 }
+
+type commitResult struct {
+	batch *batch
+	err   error
+	took  time.Duration
+}
+
+// actor owns one auction. Only its run goroutine touches the fields below mailbox; everything
+// else talks to it through mailbox and learns of its end through done.
+type actor struct {
+	id      int64
+	engine  *Engine
+	mailbox chan command
+	done    chan struct{}
+
+	recent    []BidView // the newest committed bids, newest first, at most RecentBids
+	photos    []models.Photo
+	state     State // every decision so far, committed or not
+	committed State // as stored in the database
+	requests  map[requestKey]*requestEntry
+	subs      map[*Subscription]struct{}
+	// byUser indexes signed-in watchers, so an outbid notice finds its user's connections
+	// without scanning every watcher.
+	byUser     map[int64]map[*Subscription]struct{}
+	pending    *batch
+	inflight   *batch
+	commitDone chan commitResult
+	deadline   *time.Timer
+	idle       *time.Timer
+	retry      *time.Timer
+	retryAt    time.Time
+
+	// watchersDue says a changed watcher count waits for watchersTimer or the next change.
+	watchersDue   bool
+	watchersTimer *time.Timer
+
+	// watchers mirrors len(subs) for readers outside the actor, such as auction lists.
+	watchers   atomic.Int64
+	lastUpdate *Update
+}
+
+func newActor(e *Engine, id int64) *actor {
+	return &actor{
+		id:         id,
+		engine:     e,
+		mailbox:    make(chan command, e.opts.MailboxSize),
+		done:       make(chan struct{}),
+		requests:   make(map[requestKey]*requestEntry),
+		subs:       make(map[*Subscription]struct{}),
+		byUser:     make(map[int64]map[*Subscription]struct{}),
+		pending:    &batch{},
+		commitDone: make(chan commitResult, 1),
+	}
+}
+
+// run is the actor's goroutine: load, then serve commands until idle or shutdown.
+func (a *actor) run() {
+	defer a.engine.wg.Done()
+	defer close(a.done)
+	if err := a.load(); err != nil {
+		a.engine.forget(a)
+		a.drain(err)
+		return
+	}
+	a.deadline = time.NewTimer(time.Hour)
+	a.idle = time.NewTimer(a.engine.opts.IdleTimeout)
+	a.retry = time.NewTimer(time.Hour)
+	a.retry.Stop()
+	a.watchersTimer = time.NewTimer(time.Hour)
+	a.watchersTimer.Stop()
+	defer a.watchersTimer.Stop()
+	defer a.deadline.Stop()
+	defer a.idle.Stop()
+	defer a.retry.Stop()
+	a.advance()
+	a.armDeadline()
+	a.flush()
+	for {
+		// A full batch waiting for its commit stops intake: the mailbox fills and pushes back
+		// on senders instead of one transaction growing without bound.
+		mailbox := a.mailbox
+		if a.batchFull() {
+			mailbox = nil
+		}
+		select {
+		case cmd := <-mailbox:
+			a.handle(cmd)
+			a.handleQueued()
+		case res := <-a.commitDone:
+			a.finishCommit(res)
+		case <-a.deadline.C:
+			a.advance()
+			a.armDeadline()
+		case <-a.retry.C:
+			// flush below starts the commit that waited.
+		case <-a.watchersTimer.C:
+			a.applyWatchers()
+		case <-a.idle.C:
+			if a.stopIfIdle() {
+				return
+			}
+		case <-a.engine.stopping:
+			a.shutdown()
+			return
+		}
+		a.flush()
+	}
+}
+
+// handleQueued decides every command already waiting, so they share one commit.
+func (a *actor) handleQueued() {
+	for !a.batchFull() {
+		select {
+		case cmd := <-a.mailbox:
+			a.handle(cmd)
+		default:
+			return
+		}
+	}
+}
+
+func (a *actor) batchFull() bool { return len(a.pending.bids) >= a.engine.opts.MaxBatch }
+
+// load reads the auction and its request log from the database.
+func (a *actor) load() error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.engine.opts.CommitTimeout)
+	defer cancel()
+	row, err := a.engine.store.AuctionByID(ctx, a.id)
+	if errors.Is(err, models.ErrNotFound) {
+		return Errorf(CodeNotFound, "auction %d not found", a.id)
+	}
+	if err != nil {
+		return fmt.Errorf("load auction %d: %w", a.id, err)
+	}
+	log, err := a.engine.store.RequestLog(ctx, a.id)
+	if err != nil {
+		return fmt.Errorf("load request log of auction %d: %w", a.id, err)
+	}
+	a.requests = make(map[requestKey]*requestEntry, len(log))
+	for _, b := range log {
+		a.requests[requestKey{b.BidderID, *b.RequestID}] = &requestEntry{
+			bid:       BidRecord{ID: b.ID, Amount: b.Amount, CreatedAt: b.CreatedAt.UTC()},
+			leading:   b.Leading,
+			committed: true,
+		}
+	}
+	recent, err := a.engine.store.BidsByAuction(ctx, a.id, RecentBids, 0)
+	if err != nil {
+		return fmt.Errorf("load recent bids of auction %d: %w", a.id, err)
+	}
+	a.recent = make([]BidView, len(recent))
+	for i, b := range recent {
+		a.recent[i] = bidView(b, b.Bidder.Username)
+	}
+	// The seller's form stores photos right after creating the auction, before it shows the
+	// auction to anyone; they never change after that.
+	if a.photos, err = a.engine.store.PhotosByAuction(ctx, a.id); err != nil {
+		return fmt.Errorf("load photos of auction %d: %w", a.id, err)
+	}
+	a.committed = stateFromRow(row)
+	a.committed.Watchers = len(a.subs)
+	a.state = a.committed
+	a.lastUpdate = nil
+	return nil
+}
+
+// drain answers every queued command with err; used when the actor cannot serve.
+func (a *actor) drain(err error) {
+	for {
+		select {
+		case cmd := <-a.mailbox:
+			cmd.reply <- result{err: err}
+		default:
+			return
+		}
+	}
+}
+
+func (a *actor) now() time.Time { return a.engine.opts.Now().UTC() }
+
+// dirty reports whether decisions wait to be stored.
+func (a *actor) dirty() bool { return a.state.Seq != a.committed.Seq }
+
+// handle decides one command against the in-memory state.
+func (a *actor) handle(cmd command) {
+	a.idle.Reset(a.engine.opts.IdleTimeout)
+	switch cmd.kind {
+	case cmdGet, cmdPage:
+		a.answerAfterCommit(pendingReply{reply: cmd.reply, kind: cmd.kind, bidIndex: -1})
+	case cmdAdvance:
+		a.advance()
+		a.armDeadline()
+		a.answerAfterCommit(pendingReply{reply: cmd.reply, kind: cmdAdvance, bidIndex: -1})
+	case cmdBid:
+		a.handleBid(cmd)
+	case cmdBuy, cmdClose, cmdCancel:
+		a.handleTransition(cmd)
+	case cmdSubscribe:
+		a.handleSubscribe(cmd)
+	case cmdUnsubscribe:
+		a.removeSubscription(cmd.sub)
+		cmd.reply <- result{}
+	}
+}
+
+// answerAfterCommit answers at once when nothing is waiting to be stored, else after the commit
+// of everything decided so far: nobody is told of an acceptance, or shown a state, that could
+// still be lost.
+func (a *actor) answerAfterCommit(r pendingReply) {
+	if !a.dirty() && a.inflight == nil {
+		a.answer(r, nil, nil)
+		return
+	}
+	a.pending.replies = append(a.pending.replies, r)
+}
+
+func (a *actor) advance() {
+	next, changed := Advance(a.state, a.now())
+	if changed {
+		a.state = next
+	}
+}
+
+func (a *actor) handleBid(cmd command) {
+	req := cmd.bid
+	key := requestKey{req.Bidder.ID, req.RequestID}
+	if req.RequestID != "" {
+		if e, ok := a.requests[key]; ok {
+			if e.committed {
+				cmd.reply <- result{view: a.view(), bid: e.bid, leading: e.leading}
+			} else {
+				e.waiters = append(e.waiters, cmd.reply)
+			}
+			return
+		}
+	}
+	now := a.now()
+	a.advance()
+	next, outcome, err := PlaceBid(a.state, BidInput{Bidder: req.Bidder, Amount: req.Amount, MaxAmount: req.MaxAmount}, now)
+	if err != nil {
+		a.engine.opts.Metrics.BidDecided(ErrorCode(err))
+		a.refuse(cmd, err)
+		return
+	}
+	extended := !next.EndsAt.Equal(a.state.EndsAt)
+	a.state = next
+	createdAt := now.Truncate(time.Millisecond)
+	stored := models.Bid{
+		AuctionID: a.id,
+		BidderID:  req.Bidder.ID,
+		Amount:    req.Amount,
+		MaxAmount: BidInput{Amount: req.Amount, MaxAmount: req.MaxAmount}.Max(),
+		Leading:   outcome.Leading,
+		Seq:       next.Seq,
+		CreatedAt: createdAt,
+	}
+	var entry *requestEntry
+	if req.RequestID != "" {
+		id := req.RequestID
+		stored.RequestID = &id
+		entry = &requestEntry{key: key, leading: outcome.Leading}
+		a.requests[key] = entry
+	}
+	a.pending.bids = append(a.pending.bids, stored)
+	a.pending.names = append(a.pending.names, req.Bidder.Name)
+	a.pending.replies = append(a.pending.replies, pendingReply{
+		reply: cmd.reply, kind: cmdBid, bidIndex: len(a.pending.bids) - 1, leading: outcome.Leading, entry: entry,
+		decided: time.Now(),
+	})
+	a.engine.opts.Metrics.BidDecided("")
+	if !outcome.Outbid.IsZero() {
+		a.pending.outbid = append(a.pending.outbid, outcome.Outbid)
+	}
+	if extended {
+		a.armDeadline()
+	}
+}
+
+func (a *actor) handleTransition(cmd command) {
+	now := a.now()
+	a.advance()
+	var next State
+	var err error
+	switch cmd.kind {
+	case cmdBuy:
+		next, err = BuyNow(a.state, cmd.user, now)
+	case cmdClose:
+		next, err = CloseEarly(a.state, now)
+	case cmdCancel:
+		next, err = Cancel(a.state, now)
+	}
+	if err != nil {
+		a.refuse(cmd, err)
+		return
+	}
+	a.state = next
+	a.armDeadline()
+	a.answerAfterCommit(pendingReply{reply: cmd.reply, kind: cmd.kind, bidIndex: -1})
+}
+
+// refuse answers a refused command at once. A refusal acknowledges nothing: the bid is not
+// placed whether or not the decisions it was judged against get stored, and the clock alone
+// decides the end. Making refusals wait for the commit in flight would double the latency of
+// most bids in a busy auction for no durability at all; acceptances and reads still wait.
+func (a *actor) refuse(cmd command, err error) {
+	cmd.reply <- result{err: err}
+}
+
+func (a *actor) handleSubscribe(cmd command) {
+	// The snapshot counts the new watcher already: a person should see themselves counted.
+	shown := a.committed
+	shown.Watchers = len(a.subs) + 1
+	snapshot, err := newUpdate(&shown, a.now())
+	if err != nil {
+		panic(fmt.Sprintf("encoding an auction view cannot fail: %v", err))
+	}
+	sub := newSubscription(a.id, cmd.user.ID, snapshot)
+	sub.unsubscribe = func() { a.engine.unsubscribe(a, sub) }
+	sub.dropped = a.engine.opts.Metrics.WatcherDropped
+	a.subs[sub] = struct{}{}
+	if sub.userID != 0 {
+		if a.byUser[sub.userID] == nil {
+			a.byUser[sub.userID] = make(map[*Subscription]struct{})
+		}
+		a.byUser[sub.userID][sub] = struct{}{}
+	}
+	a.setWatchers()
+	cmd.reply <- result{sub: sub}
+}
+
+func (a *actor) removeSubscription(sub *Subscription) {
+	if _, ok := a.subs[sub]; !ok {
+		return
+	}
+	delete(a.subs, sub)
+	if mine := a.byUser[sub.userID]; mine != nil {
+		delete(mine, sub)
+		if len(mine) == 0 {
+			delete(a.byUser, sub.userID)
+		}
+	}
+	a.setWatchers()
+}
+
+// setWatchers notes that the watcher count changed. The count is public state, but a crowd
+// arriving must not cost a stored, broadcast state per person (that is N² messages for N
+// watchers): the new count rides along with the next real change, or is applied on its own
+// after WatchersDelay.
+func (a *actor) setWatchers() {
+	a.watchers.Store(int64(len(a.subs)))
+	if a.state.Watchers == len(a.subs) || a.watchersDue {
+		return
+	}
+	a.watchersDue = true
+	a.watchersTimer.Reset(a.engine.opts.WatchersDelay)
+}
+
+// applyWatchers makes the current watcher count a state change of its own.
+func (a *actor) applyWatchers() {
+	a.watchersDue = false
+	if a.state.Watchers != len(a.subs) {
+		a.state.Watchers = len(a.subs)
+		a.state.Seq++
+	}
+}
+
+// includeWatchers puts the current watcher count into a state that changes anyway.
+func (a *actor) includeWatchers() {
+	a.state.Watchers = len(a.subs)
+	if a.watchersDue {
+		a.watchersDue = false
+		a.watchersTimer.Stop()
+	}
+}
+
+// flush starts a commit when one is due and none is in flight, or answers waiting replies that
+// need no commit.
+func (a *actor) flush() {
+	if a.inflight != nil {
+		return
+	}
+	if a.dirty() {
+		if a.now().Before(a.retryAt) {
+			return
+		}
+		a.startCommit()
+		return
+	}
+	if len(a.pending.replies) > 0 {
+		b := a.pending
+		a.pending = &batch{}
+		for _, r := range b.replies {
+			a.answer(r, nil, nil)
+		}
+	}
+}
+
+// startCommit hands the pending batch to the committers, which store it conditional on the row
+// still holding the last committed seq. Only one batch per actor is in flight, so commitDone,
+// with room for one result, never blocks a committer.
+func (a *actor) startCommit() {
+	a.includeWatchers()
+	b := a.pending
+	a.pending = &batch{}
+	b.state = a.state
+	b.baseSeq = a.committed.Seq
+	a.inflight = b
+	row := rowFromState(&b.state, a.now())
+	a.engine.commits <- commitJob{
+		commit: models.Commit{Auction: row, ExpectedSeq: b.baseSeq, Bids: b.bids},
+		batch:  b,
+		done:   a.commitDone,
+	}
+}
+
+// finishCommit answers and broadcasts a stored batch, or undoes a failed one.
+func (a *actor) finishCommit(res commitResult) {
+	a.inflight = nil
+	b := res.batch
+	if res.err != nil {
+		a.commitFailed(b, res.err)
+		return
+	}
+	a.committed = b.state
+	a.rememberBids(b)
+	a.observeCommit(b, res.took)
+	a.broadcast()
+	v := a.view()
+	for _, r := range b.replies {
+		a.answer(r, b, &v)
+	}
+	a.notifyOutbid(b.outbid)
+}
+
+// rememberBids keeps the newest committed bids, so the auction page needs no query for them.
+func (a *actor) rememberBids(b *batch) {
+	if len(b.bids) == 0 {
+		return
+	}
+	fresh := make([]BidView, 0, min(len(b.bids), RecentBids))
+	for i := len(b.bids) - 1; i >= 0 && len(fresh) < RecentBids; i-- {
+		fresh = append(fresh, bidView(b.bids[i], b.names[i]))
+	}
+	a.recent = append(fresh, a.recent[:min(len(a.recent), RecentBids-len(fresh))]...)
+}
+
+func (a *actor) observeCommit(b *batch, took time.Duration) {
+	m := a.engine.opts.Metrics
+	m.BatchCommitted(len(b.bids), took)
+	now := time.Now()
+	for _, r := range b.replies {
+		if r.bidIndex >= 0 {
+			m.BidCommitted(now.Sub(r.decided))
+		}
+	}
+}
+
+// commitFailed returns to the stored state (reloading it when another writer moved the row)
+// and answers everything decided on top of the lost batch with a retryable error. Decisions are
+// not repeated: the client may have given up, and its request id makes a retry safe. Reads
+// decided nothing and get the stored state.
+func (a *actor) commitFailed(b *batch, err error) {
+	a.engine.log.Error("commit failed", "auction", a.id, "bids", len(b.bids), "err", err)
+	lost := append(b.replies, a.pending.replies...)
+	a.pending = &batch{}
+	for _, r := range lost {
+		if r.entry != nil {
+			delete(a.requests, r.entry.key)
+		}
+	}
+	if errors.Is(err, models.ErrConflict) {
+		if lerr := a.load(); lerr != nil {
+			a.engine.log.Error("reload after conflict failed", "auction", a.id, "err", lerr)
+		}
+		a.broadcast()
+	}
+	a.state = a.committed
+	for _, r := range lost {
+		if !r.kind.readsOnly() {
+			// Refusals too: one decided on a state that was never stored may be wrong.
+			r.err = fmt.Errorf("%w (auction %d)", ErrUnavailable, a.id)
+		}
+		a.answer(r, nil, nil)
+	}
+	a.setWatchers()
+	a.armDeadline()
+	// Hold further commits back for a moment so a database outage is not hammered in a loop.
+	a.retryAt = a.now().Add(a.engine.opts.RetryDelay)
+	a.retry.Reset(a.engine.opts.RetryDelay)
+}
+
+// answer sends a reply; b is the committed batch it belongs to, if any, and v the state to
+// report, shared by a batch's replies (nil: the current committed state).
+func (a *actor) answer(r pendingReply, b *batch, v *View) {
+	if r.err != nil {
+		r.reply <- result{err: r.err}
+		if r.entry != nil {
+			for _, w := range r.entry.waiters {
+				w <- result{err: r.err}
+			}
+		}
+		return
+	}
+	if v == nil {
+		cur := a.view()
+		v = &cur
+	}
+	res := result{view: *v, leading: r.leading}
+	if r.kind == cmdPage {
+		res.recent, res.photos = slices.Clone(a.recent), a.photos
+	}
+	if r.bidIndex >= 0 && b != nil {
+		stored := b.bids[r.bidIndex]
+		res.bid = BidRecord{ID: stored.ID, Amount: stored.Amount, CreatedAt: stored.CreatedAt}
+	}
+	if r.entry != nil {
+		r.entry.bid, r.entry.committed = res.bid, true
+		for _, w := range r.entry.waiters {
+			w <- res
+		}
+		r.entry.waiters = nil
+	}
+	r.reply <- res
+}
+
+// currentUpdate is the committed state encoded once for every watcher of this seq.
+func (a *actor) currentUpdate() *Update {
+	if a.lastUpdate != nil && a.lastUpdate.Seq == a.committed.Seq {
+		return a.lastUpdate
+	}
+	u, err := newUpdate(&a.committed, a.now())
+	if err != nil {
+		panic(fmt.Sprintf("encoding an auction view cannot fail: %v", err))
+	}
+	a.lastUpdate = u
+	return u
+}
+
+// view is the committed state with a fresh server_time, which clients use for their countdowns.
+func (a *actor) view() View { return NewView(&a.committed, a.now()) }
+
+// broadcast publishes the committed state to every watcher without waiting for any.
+func (a *actor) broadcast() {
+	if len(a.subs) == 0 {
+		return
+	}
+	u := a.currentUpdate()
+	for s := range a.subs {
+		s.publish(u)
+	}
+}
+
+// outbidMessage is PROTOCOL.md §6's notice to the bidder who lost the lead.
+type outbidMessage struct {
+	Type         string `json:"type"`
+	AuctionID    int64  `json:"auction_id"`
+	CurrentPrice string `json:"current_price"`
+}
+
+func (a *actor) notifyOutbid(users []UserRef) {
+	if len(users) == 0 || len(a.byUser) == 0 {
+		return
+	}
+	msg, err := json.Marshal(outbidMessage{Type: "outbid", AuctionID: a.id, CurrentPrice: FormatAmount(a.committed.CurrentPrice.Decimal)})
+	if err != nil {
+		panic(fmt.Sprintf("encoding an outbid notice cannot fail: %v", err))
+	}
+	told := make(map[int64]bool, len(users))
+	for _, u := range users {
+		if told[u.ID] || u.ID == a.committed.Leader.ID {
+			continue
+		}
+		told[u.ID] = true
+		for s := range a.byUser[u.ID] {
+			s.send(msg)
+		}
+	}
+}
+
+// armDeadline sets the timer to the next moment the clock alone changes the auction.
+func (a *actor) armDeadline() {
+	at, ok := a.state.NextDeadline()
+	if !ok {
+		a.deadline.Stop()
+		return
+	}
+	a.deadline.Reset(max(at.Sub(a.now()), 0))
+}
+
+// stopIfIdle ends the actor when nobody watches and nothing is waiting. The registry lock makes
+// the check and the removal one step for senders that look the actor up; a command that slipped
+// into the mailbox after the check is retried by its sender on a fresh actor.
+func (a *actor) stopIfIdle() bool {
+	if len(a.subs) > 0 || a.inflight != nil || a.dirty() || !a.pending.empty() || a.watchersDue {
+		a.idle.Reset(a.engine.opts.IdleTimeout)
+		return false
+	}
+	return a.engine.removeIfIdle(a)
+}
+
+// shutdown stores everything already accepted, answers everyone, and ends every subscription.
+// Commands still in the mailbox were never accepted: they are refused as unavailable.
+func (a *actor) shutdown() {
+	if a.inflight != nil {
+		a.finishCommit(<-a.commitDone)
+	}
+	if a.dirty() {
+		a.startCommit()
+		a.finishCommit(<-a.commitDone)
+	}
+	a.inflight = nil
+	b := a.pending
+	a.pending = &batch{}
+	for _, r := range b.replies {
+		a.answer(r, nil, nil)
+	}
+	for s := range a.subs {
+		s.end(ErrShutdown)
+	}
+	a.engine.forget(a)
+	a.drain(ErrUnavailable)
+}

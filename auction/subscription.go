@@ -1,0 +1,131 @@
+package auction
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// directQueueSize bounds the messages meant for one watcher alone (outbid notices). A watcher
+// that lets it fill cannot keep up and is dropped rather than waited for.
+const directQueueSize = 16
+
+// Why a subscription ended.
+var (
+	// ErrSlowConsumer ends a subscription whose own queue overflowed.
+	ErrSlowConsumer = errors.New("watcher too slow for its own messages")
+	// ErrShutdown ends every subscription when the engine stops.
+	ErrShutdown = errors.New("server shutting down")
+	// ErrUnsubscribed ends a subscription its owner closed.
+	ErrUnsubscribed = errors.New("unsubscribed")
+)
+
+// Subscription carries an auction's newest state to one watcher. The actor never blocks on it:
+// states go into a one-slot box that is overwritten (conflation), with a one-slot signal beside
+// it; messages for this watcher alone go into a small queue whose overflow ends the subscription.
+// One goroutine of the owner reads it and writes to the network.
+type Subscription struct {
+	auctionID int64
+	userID    int64
+	snapshot  *Update
+	latest    atomic.Pointer[Update]
+	notify    chan struct{}
+	direct    chan []byte
+
+	endOnce sync.Once
+	done    chan struct{}
+	err     error
+
+	unsubscribe func()
+	// dropped is told when the subscription ends for being too slow.
+	dropped func()
+}
+
+func newSubscription(auctionID, userID int64, snapshot *Update) *Subscription {
+	s := &Subscription{
+		auctionID: auctionID,
+		userID:    userID,
+		snapshot:  snapshot,
+		notify:    make(chan struct{}, 1),
+		direct:    make(chan []byte, directQueueSize),
+		done:      make(chan struct{}),
+	}
+	s.latest.Store(snapshot)
+	return s
+}
+
+// AuctionID is the auction watched.
+func (s *Subscription) AuctionID() int64 { return s.auctionID }
+
+// Snapshot is the state when the subscription began: the first thing to send.
+func (s *Subscription) Snapshot() *Update { return s.snapshot }
+
+// Notify signals that Latest may hold a newer state. Several changes may share one signal.
+func (s *Subscription) Notify() <-chan struct{} { return s.notify }
+
+// Latest is the newest state published to this watcher.
+func (s *Subscription) Latest() *Update { return s.latest.Load() }
+
+// Direct carries encoded messages for this watcher alone, such as outbid notices.
+func (s *Subscription) Direct() <-chan []byte { return s.direct }
+
+// Done is closed when the subscription ends; Err then says why.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err is why the subscription ended, or nil while it lasts.
+func (s *Subscription) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the subscription and tells the actor, which then counts one watcher fewer. It never
+// blocks for long: the actor is told through its mailbox with the engine's context.
+func (s *Subscription) Close() {
+	s.end(ErrUnsubscribed)
+	if s.unsubscribe != nil {
+		s.unsubscribe()
+	}
+}
+
+// publish stores u if it is newer than what the watcher has and signals, without blocking.
+func (s *Subscription) publish(u *Update) {
+	for {
+		old := s.latest.Load()
+		if old != nil && old.Seq >= u.Seq {
+			return
+		}
+		if s.latest.CompareAndSwap(old, u) {
+			break
+		}
+	}
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// send queues a message for this watcher alone; a full queue ends the subscription.
+func (s *Subscription) send(msg []byte) {
+	select {
+	case <-s.done:
+	case s.direct <- msg:
+	default:
+		if s.end(ErrSlowConsumer) && s.dropped != nil {
+			s.dropped()
+		}
+	}
+}
+
+// end ends the subscription with err; it reports whether this call was the one that ended it.
+func (s *Subscription) end(err error) (ended bool) {
+	s.endOnce.Do(func() {
+		s.err = err
+		close(s.done)
+		ended = true
+	})
+	return ended
+}

@@ -1,0 +1,597 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"auctionhouse/auction"
+	"auctionhouse/models"
+)
+
+// WebSocket parameters (PROTOCOL.md §6).
+const (
+	// wsMaxMessage is the largest client message; a bigger one closes the connection (1009).
+	wsMaxMessage = 4096
+	// wsBufferSize is the read buffer each connection keeps and the size of the pooled write
+	// buffers. Messages are a few hundred bytes; 1 KiB keeps idle watchers cheap.
+	wsBufferSize = 1024
+	// wsPingInterval is how often the server pings; wsPongWait is how long a silent client
+	// lives. Two pings fit in the wait, so one lost pong does not drop a client.
+	wsPingInterval = 25 * time.Second
+	wsPongWait     = 60 * time.Second
+	// wsWriteWait bounds one write; a client that cannot take a frame in this time is gone.
+	wsWriteWait = 10 * time.Second
+	// wsCloseGrace is how long we wait for the client's answer to our close frame before
+	// dropping the TCP connection.
+	wsCloseGrace = 5 * time.Second
+	// wsReplyQueue bounds the answers waiting for one connection's writer. A client that lets
+	// it fill does not read its own replies and is closed with 1008.
+	wsReplyQueue = 16
+	// wsDrainQuiet and wsDrainMax bound reading away an oversized message after the 1009 close
+	// (see drainAfterTooBig).
+	wsDrainQuiet = 250 * time.Millisecond
+	wsDrainMax   = 64 << 10
+)
+
+// wsParamsKey is the Locals key that carries wsParams across the upgrade. It is a string
+// because the upgrader copies only string-keyed locals to the connection.
+const wsParamsKey = "auctionhouse.ws.params"
+
+// wsParams is what the checks before the upgrade learned, for the connection's handler.
+type wsParams struct {
+	auctionID int64
+	user      *models.User    // nil: anonymous, may watch but not bid
+	session   *models.Session // the session that authenticated user
+	logouts   uint64          // liveHub.logoutMark before authenticating
+	addr      string
+}
+
+// wsPreflight refuses, with an HTTP status and the JSON error shape, what must not be
+// upgraded: a request that is not a WebSocket handshake (426), a browser page from a foreign
+// or "null" origin (403: the library's default would accept every origin, which would let any
+// site bid with a visitor's cookie), an address with too many live connections (429), and an
+// id that cannot name an auction (404).
+func (s *Server) wsPreflight(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		c.Set(fiber.HeaderUpgrade, "websocket")
+		return fiber.NewError(fiber.StatusUpgradeRequired, "this endpoint speaks WebSocket only; send a WebSocket handshake, or use GET /auctions/{id}/events for server-sent events")
+	}
+	if !s.live.originAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host())) {
+		return auction.Errorf(auction.CodeForbidden, "WebSocket connections from this origin are not allowed")
+	}
+	if _, err := auctionIDParam(c); err != nil {
+		return err
+	}
+	return s.liveAddrCap(c)
+}
+
+// wsPrepare runs after authenticate: it refuses a user with too many live connections (429)
+// and answers 404 for an unknown auction while those can still be HTTP statuses, and hands who
+// is connecting to the connection's handler.
+func (s *Server) wsPrepare(c *fiber.Ctx) error {
+	id, err := auctionIDParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.checkUserCap(c); err != nil {
+		return err
+	}
+	if _, err := s.engine.Get(c.UserContext(), id); err != nil {
+		return err
+	}
+	p := &wsParams{auctionID: id, logouts: logoutMarkOf(c), addr: s.clientIP(c)}
+	if ident := identityOf(c); ident != nil {
+		p.user, p.session = ident.user, ident.session
+	}
+	c.Locals(wsParamsKey, p)
+	return c.Next()
+}
+
+// newUpgrader builds the upgrade handler. Origins stay at the library's default because
+// wsPreflight already decided; the buffers are small and the write buffer pooled, so that
+// thousands of idle watchers cost little.
+func (s *Server) newUpgrader(pool *sync.Pool) fiber.Handler {
+	return websocket.New(s.serveWS, websocket.Config{
+		ReadBufferSize:  wsBufferSize,
+		WriteBufferSize: wsBufferSize,
+		WriteBufferPool: pool,
+		RecoverHandler: func(conn *websocket.Conn) {
+			if r := recover(); r != nil {
+				s.log.Error("panic in WebSocket handler", "panic", r)
+			}
+		},
+	})
+}
+
+// wsConn is one WebSocket connection. Two goroutines serve it: the handler's, which reads and
+// answers bids, and one writer, which alone writes data frames. They share:
+//   - replies: the reader's answers, for the writer to send;
+//   - live: the hub's handle, whose close request (logout, or the reader giving up on a client
+//     that does not read) the writer carries out;
+//   - readerDone / writerDone, so that each learns the other stopped.
+//
+// The handler does not return before the writer has stopped and the subscription is closed:
+// the library recycles the connection when the handler returns.
+type wsConn struct {
+	s      *Server
+	conn   *websocket.Conn
+	p      *wsParams
+	live   *liveConn
+	sub    *auction.Subscription
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	replies    chan []byte
+	readerDone chan struct{}
+	writerDone chan struct{}
+	// handling is set while the reader works on a message, so that a closing writer can wait
+	// for the reply it owes (finishReplies).
+	handling atomic.Bool
+
+	// deadlineMu orders the pong handler's deadline extensions against the shortened deadline
+	// of a closing connection, so that a late pong cannot keep a closing connection open.
+	deadlineMu   sync.Mutex
+	closingReads bool
+}
+
+// serveWS is the connection's handler, called after the upgrade.
+func (s *Server) serveWS(conn *websocket.Conn) {
+	// Before any read, including those that wait for a client's close answer.
+	conn.SetReadLimit(wsMaxMessage)
+	p, _ := conn.Locals(wsParamsKey).(*wsParams)
+	if p == nil {
+		// Only a routing mistake gets here.
+		s.log.Error("WebSocket upgraded without its parameters")
+		closeAndWait(conn, closeInternalError, "internal error")
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &wsConn{
+		s:          s,
+		conn:       conn,
+		p:          p,
+		ctx:        ctx,
+		cancel:     cancel,
+		replies:    make(chan []byte, wsReplyQueue),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	var sessionID, userID int64
+	if p.user != nil {
+		sessionID, userID = p.session.ID, p.user.ID
+	}
+	w.live = newLiveConn(sessionID, userID, p.addr)
+	surelyValid := s.live.register(w.live, p.logouts)
+	defer s.live.unregister(w.live)
+	if !surelyValid {
+		valid, err := s.sessionStillValid(ctx, p.session)
+		if err != nil {
+			s.log.Error("check session of a new WebSocket", "err", err)
+			closeAndWait(conn, closeInternalError, "internal error")
+			return
+		}
+		if !valid {
+			// It signed out while connecting: as if the logout had come a moment later.
+			closeAndWait(conn, closeNormal, "signed out")
+			return
+		}
+	}
+
+	sub, err := s.engine.Subscribe(ctx, p.auctionID, userID)
+	if err != nil {
+		if errors.Is(err, auction.ErrUnavailable) {
+			closeAndWait(conn, closeGoingAway, "server shutting down")
+		} else {
+			s.log.Error("subscribe a WebSocket", "auction", p.auctionID, "err", err)
+			closeAndWait(conn, closeInternalError, "internal error")
+		}
+		return
+	}
+	w.sub = sub
+	defer sub.Close()
+
+	seq, snapshot, err := s.snapshotMessage(sub)
+	if err != nil {
+		s.log.Error("encode snapshot", "auction", p.auctionID, "err", err)
+		closeAndWait(conn, closeInternalError, "internal error")
+		return
+	}
+	if err := w.write(snapshot); err != nil {
+		return
+	}
+
+	w.extendReadDeadline()
+	conn.SetPongHandler(func(string) error {
+		w.extendReadDeadline()
+		return nil
+	})
+	go w.writeLoop(seq)
+	tooBig := false
+	defer func() {
+		// Stop the writer and wait for it before the subscription closes and the handler
+		// returns, on a panic too: the library recycles the connection afterwards.
+		close(w.readerDone)
+		<-w.writerDone
+		cancel()
+		if tooBig {
+			drainAfterTooBig(conn)
+		}
+	}()
+	tooBig = w.readLoop()
+}
+
+// readLoop reads and answers client messages until the connection ends. It reports whether
+// it ended on a message over the read limit.
+func (w *wsConn) readLoop() (tooBig bool) {
+	for {
+		mt, data, err := w.conn.ReadMessage()
+		if err != nil {
+			if errors.Is(err, fws.ErrReadLimit) {
+				// The library sends 1009 itself; should it ever stop doing so, this sends it.
+				// Otherwise it fails with ErrCloseSent and sends nothing.
+				w.cancel()
+				_ = w.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTooBig, "message too big"), time.Now().Add(wsWriteWait))
+				return true
+			}
+			return false
+		}
+		w.extendReadDeadline()
+		if w.stopping() {
+			// A close frame went out or is about to: only the client's answer matters now.
+			continue
+		}
+		if mt != websocket.TextMessage {
+			w.reply(errorMessage(nil, auction.Errorf(auction.CodeInvalidRequest, "messages must be JSON text frames")))
+			continue
+		}
+		w.handling.Store(true)
+		w.reply(w.handle(data))
+		w.handling.Store(false)
+	}
+}
+
+// stopping reports whether the connection is closing, so that messages still arriving are
+// no longer acted on.
+func (w *wsConn) stopping() bool {
+	if w.live.closing() {
+		return true
+	}
+	select {
+	case <-w.writerDone:
+		return true
+	default:
+		return false
+	}
+}
+
+// reply queues an answer for the writer without ever blocking the reader.
+func (w *wsConn) reply(msg []byte) {
+	select {
+	case w.replies <- msg:
+	default:
+		w.live.requestClose(closePolicy, "too many unread replies")
+	}
+}
+
+// writeLoop is the connection's only writer of data frames. It sends the newest state (only
+// if newer than what it sent: states may be skipped, never repeated or reordered), the
+// messages for this watcher alone, the reader's replies and pings, until it is told to close.
+func (w *wsConn) writeLoop(lastSeq int64) {
+	defer close(w.writerDone)
+	ping := time.NewTicker(wsPingInterval)
+	defer ping.Stop()
+	// States are paced: at most one per wsStateInterval, the newest when it is due. A hot
+	// auction commits every few milliseconds, and a frame per commit per watcher would spend
+	// the server on write syscalls for states nobody can read that fast.
+	pace := time.NewTimer(time.Hour)
+	pace.Stop()
+	defer pace.Stop()
+	var lastState time.Time
+	paced := false
+	for {
+		var err error
+		select {
+		case <-w.readerDone:
+			// The client closed or vanished. A close asked for in the meantime is still sent:
+			// harmless if the client is gone, and the right code if it is not.
+			if w.live.closing() {
+				w.sendClose(w.live.closeCode())
+			}
+			return
+		case <-w.live.closeRequested():
+			w.finishReplies()
+			w.sendClose(w.live.closeCode())
+			return
+		case <-w.sub.Done():
+			w.finishReplies()
+			w.sendClose(subscriptionCloseCode(w.sub.Err()))
+			return
+		case <-w.sub.Notify():
+			if wait := wsStateInterval - time.Since(lastState); wait > 0 {
+				if !paced {
+					pace.Reset(wait)
+					paced = true
+				}
+				continue
+			}
+			lastSeq, lastState, err = w.writeState(lastSeq, lastState)
+		case <-pace.C:
+			paced = false
+			lastSeq, lastState, err = w.writeState(lastSeq, lastState)
+		case msg := <-w.sub.Direct():
+			err = w.write(msg)
+		case msg := <-w.replies:
+			err = w.write(msg)
+		case <-ping.C:
+			err = w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait))
+		}
+		if err != nil {
+			// The client is gone or too slow to take a frame: end the reader now rather than
+			// at its deadline.
+			w.shortenReadDeadline(0)
+			return
+		}
+	}
+}
+
+// wsReplyGrace bounds how long a closing writer waits for a reply the reader still owes.
+const wsReplyGrace = 2 * time.Second
+
+// finishReplies writes the replies still owed before the close frame goes out. At shutdown the
+// engine stores and answers the bids it accepted before it ends the subscriptions; without
+// this, the close could overtake such a bid's acknowledgement, and a client would retry a bid
+// that was in fact placed.
+func (w *wsConn) finishReplies() {
+	grace := time.NewTimer(wsReplyGrace)
+	defer grace.Stop()
+	for {
+		// Read the flag before draining: a reply queued before the flag went down is then
+		// always seen by the drain.
+		busy := w.handling.Load()
+		for drained := false; !drained; {
+			select {
+			case msg := <-w.replies:
+				if w.write(msg) != nil {
+					return
+				}
+			default:
+				drained = true
+			}
+		}
+		if !busy {
+			return
+		}
+		select {
+		case msg := <-w.replies:
+			if w.write(msg) != nil {
+				return
+			}
+		case <-w.readerDone:
+		case <-grace.C:
+			return
+		}
+	}
+}
+
+// wsStateInterval is the shortest time between two state frames to one connection. Replies and
+// outbid notices are never paced.
+const wsStateInterval = 10 * time.Millisecond
+
+// writeState sends the newest state if it is newer than the last one sent (lastSeq, at
+// lastAt): the same pre-encoded bytes go to every watcher of this state. It returns the seq
+// and time of the last state sent.
+func (w *wsConn) writeState(lastSeq int64, lastAt time.Time) (int64, time.Time, error) {
+	u := w.sub.Latest()
+	if u.Seq <= lastSeq {
+		return lastSeq, lastAt, nil
+	}
+	if err := w.write(u.JSON); err != nil {
+		return lastSeq, lastAt, err
+	}
+	w.s.metrics.BroadcastDelivered(time.Since(u.Encoded))
+	return u.Seq, time.Now(), nil
+}
+
+// subscriptionCloseCode is the close code for a subscription the engine ended.
+func subscriptionCloseCode(err error) (int, string) {
+	if errors.Is(err, auction.ErrSlowConsumer) {
+		return closePolicy, "too slow for its own messages"
+	}
+	// ErrShutdown, and anything else the engine ends a subscription for, is the server going
+	// away from this client's point of view.
+	return closeGoingAway, "server shutting down"
+}
+
+func (w *wsConn) write(msg []byte) error {
+	if err := w.conn.SetWriteDeadline(time.Now().Add(wsWriteWait)); err != nil {
+		return err
+	}
+	return w.conn.WriteMessage(websocket.TextMessage, msg)
+}
+
+// sendClose sends a close frame and gives the client wsCloseGrace to answer it; the reader
+// keeps reading until the answer (a CloseError) or the deadline.
+func (w *wsConn) sendClose(code int, reason string) {
+	w.cancel()
+	err := w.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(wsWriteWait))
+	if err != nil {
+		w.shortenReadDeadline(0)
+		return
+	}
+	w.shortenReadDeadline(wsCloseGrace)
+}
+
+// extendReadDeadline gives the client another wsPongWait, unless the connection is closing.
+func (w *wsConn) extendReadDeadline() {
+	w.deadlineMu.Lock()
+	defer w.deadlineMu.Unlock()
+	if !w.closingReads {
+		_ = w.conn.SetReadDeadline(time.Now().Add(wsPongWait))
+	}
+}
+
+// shortenReadDeadline ends reading after d (at once for 0), for good.
+func (w *wsConn) shortenReadDeadline(d time.Duration) {
+	w.deadlineMu.Lock()
+	defer w.deadlineMu.Unlock()
+	w.closingReads = true
+	_ = w.conn.SetReadDeadline(time.Now().Add(d))
+}
+
+// drainAfterTooBig reads away the rest of an oversized message after the 1009 close frame.
+// Closing a TCP socket with unread data makes the kernel send a reset, which can destroy the
+// close frame before the client has read it. The reader has stopped, so the raw connection is
+// ours; the WebSocket framing no longer matters.
+func drainAfterTooBig(conn *websocket.Conn) {
+	nc := conn.NetConn()
+	if nc == nil {
+		return
+	}
+	buf := make([]byte, 512)
+	end := time.Now().Add(wsCloseGrace)
+	for total := 0; total < wsDrainMax; {
+		// Stop at the first quiet moment: what was sent with the big message has arrived.
+		deadline := time.Now().Add(wsDrainQuiet)
+		if deadline.After(end) {
+			deadline = end
+		}
+		_ = nc.SetReadDeadline(deadline)
+		n, err := nc.Read(buf)
+		total += n
+		if err != nil {
+			return
+		}
+	}
+}
+
+// closeAndWait closes a connection that has no writer goroutine (yet) and waits briefly for
+// the client's answer, for the paths that give up right after the upgrade.
+func closeAndWait(conn *websocket.Conn, code int, reason string) {
+	if err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(wsWriteWait)); err != nil {
+		return
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(wsCloseGrace))
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
+
+// wsClientMessage is any message from the client. Only "bid" exists; its fields are those of
+// the HTTP bid body and are checked by the same code (bidRequest.toBid).
+type wsClientMessage struct {
+	Type *string `json:"type"`
+	bidRequest
+}
+
+// wsBid is the stored bid in a bid_accepted message.
+type wsBid struct {
+	ID        int64  `json:"id"`
+	Amount    string `json:"amount"`
+	CreatedAt string `json:"created_at"`
+}
+
+type wsBidAccepted struct {
+	Type      string  `json:"type"`
+	RequestID *string `json:"request_id,omitempty"`
+	Bid       wsBid   `json:"bid"`
+	Leading   bool    `json:"leading"`
+}
+
+// wsErrorMessage is both bid_rejected and error: {"type","request_id"?,"error":{"code","message"}}.
+type wsErrorMessage struct {
+	Type      string      `json:"type"`
+	RequestID *string     `json:"request_id,omitempty"`
+	Error     errorDetail `json:"error"`
+}
+
+// handle decodes one client message, acts on it and returns the encoded answer.
+func (w *wsConn) handle(data []byte) []byte {
+	msg, err := decodeWSMessage(data)
+	if err != nil {
+		return errorMessage(msg.RequestID, err)
+	}
+	return w.bid(&msg)
+}
+
+// decodeWSMessage decodes one client message: one JSON object with a known "type", which today
+// means "bid". It is an invalid_request error otherwise; the returned message then carries the
+// request_id when the JSON itself could be read, so that the error can name it. A bid's fields
+// are checked later, by toBid, once it is known that the sender may bid at all (wsConn.bid).
+func decodeWSMessage(data []byte) (wsClientMessage, error) {
+	var msg wsClientMessage
+	if err := decodeJSONBytes(data, &msg); err != nil {
+		return wsClientMessage{}, err
+	}
+	if msg.Type == nil {
+		return msg, auction.Errorf(auction.CodeInvalidRequest, `the message has no "type"; send {"type":"bid","request_id":…,"amount":…}`)
+	}
+	if *msg.Type != "bid" {
+		return msg, auction.Errorf(auction.CodeInvalidRequest, "unknown message type %q", truncateForMessage(*msg.Type))
+	}
+	return msg, nil
+}
+
+// bid places a bid from the signed-in user and answers bid_accepted or bid_rejected. The
+// order of the checks is the cheapest first: who, how often, what, and then the engine.
+func (w *wsConn) bid(msg *wsClientMessage) []byte {
+	if w.p.user == nil {
+		return rejected(msg.RequestID, auction.Errorf(auction.CodeUnauthenticated, "sign in to bid: connect with the session cookie or Authorization: Bearer"))
+	}
+	if !w.s.live.bidLimit.allow(w.p.user.ID) {
+		return rejected(msg.RequestID, auction.Errorf(auction.CodeRateLimited, "too many bids; slow down"))
+	}
+	req, err := msg.toBid(userRef(w.p.user))
+	if err != nil {
+		return rejected(msg.RequestID, err)
+	}
+	res, err := w.s.engine.Bid(w.ctx, w.p.auctionID, req)
+	if err != nil {
+		if auction.ErrorCode(err) == auction.CodeInternal && w.ctx.Err() == nil {
+			w.s.log.Error("WebSocket bid failed", "auction", w.p.auctionID, "user_id", w.p.user.ID, "err", err)
+		}
+		return rejected(msg.RequestID, err)
+	}
+	return mustJSON(wsBidAccepted{
+		Type:      "bid_accepted",
+		RequestID: msg.RequestID,
+		Bid: wsBid{
+			ID:        res.Bid.ID,
+			Amount:    auction.FormatAmount(res.Bid.Amount),
+			CreatedAt: auction.FormatTime(res.Bid.CreatedAt),
+		},
+		Leading: res.Leading,
+	})
+}
+
+func rejected(requestID *string, err error) []byte {
+	return mustJSON(wsErrorMessage{Type: "bid_rejected", RequestID: requestID, Error: wireError(err)})
+}
+
+func errorMessage(requestID *string, err error) []byte {
+	return mustJSON(wsErrorMessage{Type: "error", RequestID: requestID, Error: wireError(err)})
+}
+
+// wireError is err as the contract shows it; internal details stay out (ErrorMessage).
+func wireError(err error) errorDetail {
+	return errorDetail{Code: auction.ErrorCode(err), Message: auction.ErrorMessage(err)}
+}
+
+// mustJSON encodes our own message types, which cannot fail to encode.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("encoding a live message cannot fail: " + err.Error())
+	}
+	return b
+}

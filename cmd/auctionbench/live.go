@@ -1,0 +1,250 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Every live message is parsed, and a watcher of a busy auction gets tens of thousands of
+// states per second across its connections, so states are read with a small scanner that walks
+// the top-level members of the message and of its "auction" object, skipping nested values
+// (seller, high_bidder, winner, and any extra field a server adds) without decoding them. Replies
+// to bids, which are rare, go through encoding/json.
+
+// liveState is the part of an auction object (PROTOCOL.md §4) the bench follows.
+type liveState struct {
+	ID       int64
+	Seq      int64
+	BidCount int64
+	Watchers int64
+	Status   string
+	// Price is current_price, "" while it is null; MinNext is min_next_bid.
+	Price   string
+	MinNext string
+}
+
+// liveMsg is a server message: its type and, for snapshot and auction, the state.
+type liveMsg struct {
+	Type     string
+	HasState bool
+	State    liveState
+}
+
+var errSyntax = errors.New("malformed JSON")
+
+// parseLive reads a server message.
+func parseLive(b []byte) (liveMsg, error) {
+	var m liveMsg
+	var auction []byte
+	err := eachMember(b, func(key, val []byte) error {
+		switch string(key) {
+		case "type":
+			t, err := stringValue(val)
+			m.Type = t
+			return err
+		case "auction":
+			if len(val) > 0 && val[0] == '{' {
+				auction = val
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return m, err
+	}
+	if m.Type == "" {
+		return m, fmt.Errorf("message without a type")
+	}
+	if auction != nil && (m.Type == "snapshot" || m.Type == "auction") {
+		m.State, err = parseState(auction)
+		m.HasState = err == nil
+	}
+	return m, err
+}
+
+// parseState reads the followed members of an auction object.
+func parseState(b []byte) (liveState, error) {
+	var s liveState
+	seen := 0
+	err := eachMember(b, func(key, val []byte) error {
+		var err error
+		switch string(key) {
+		case "id":
+			s.ID, err = intValue(val)
+		case "seq":
+			s.Seq, err = intValue(val)
+			seen++
+		case "bid_count":
+			s.BidCount, err = intValue(val)
+			seen++
+		case "watchers":
+			s.Watchers, err = intValue(val)
+		case "status":
+			s.Status, err = stringValue(val)
+		case "current_price":
+			s.Price, err = stringValue(val)
+		case "min_next_bid":
+			s.MinNext, err = stringValue(val)
+		}
+		if err != nil {
+			return fmt.Errorf("auction.%s: %w", key, err)
+		}
+		return nil
+	})
+	if err == nil && seen < 2 {
+		err = fmt.Errorf("auction object without seq or bid_count")
+	}
+	return s, err
+}
+
+// eachMember calls fn with the key and the raw value of each member of the JSON object b. Keys
+// are compared as written: the contract's keys need no escapes.
+func eachMember(b []byte, fn func(key, val []byte) error) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return errSyntax
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return nil
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return errSyntax
+		}
+		end, err := skipString(b, i)
+		if err != nil {
+			return err
+		}
+		key := b[i+1 : end-1]
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return errSyntax
+		}
+		i = skipSpace(b, i+1)
+		vend, err := skipValue(b, i)
+		if err != nil {
+			return err
+		}
+		if err := fn(key, b[i:vend]); err != nil {
+			return err
+		}
+		i = skipSpace(b, vend)
+		if i >= len(b) {
+			return errSyntax
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string that starts at b[i] == '"'.
+func skipString(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errSyntax
+}
+
+// skipValue returns the index just past the value that starts at b[i].
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errSyntax
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				e, err := skipString(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = e - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errSyntax
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return 0, errSyntax
+	}
+	return j, nil
+}
+
+// intValue reads a non-negative JSON integer.
+func intValue(v []byte) (int64, error) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, fmt.Errorf("not an integer: %.20s", v)
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("not an integer: %.20s", v)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
+}
+
+// stringValue reads a JSON string; null reads as "".
+func stringValue(v []byte) (string, error) {
+	if string(v) == "null" {
+		return "", nil
+	}
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", fmt.Errorf("not a string: %.20s", v)
+	}
+	inner := v[1 : len(v)-1]
+	for _, c := range inner {
+		if c == '\\' {
+			var s string
+			err := json.Unmarshal(v, &s)
+			return s, err
+		}
+	}
+	// The few values the bench reads as text are interned to avoid one allocation per message.
+	switch string(inner) {
+	case "snapshot":
+		return "snapshot", nil
+	case "auction":
+		return "auction", nil
+	case "open":
+		return "open", nil
+	}
+	return string(inner), nil
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

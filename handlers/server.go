@@ -218,6 +218,11 @@ func (s *Server) App() *fiber.App {
 		ReadTimeout:    s.cfg.ReadTimeout,
 		IdleTimeout:    s.cfg.IdleTimeout,
 		ReadBufferSize: headerBufferSize,
+		// Return fasthttp's read and write buffers to their pools between requests. Above all,
+		// a WebSocket upgraded with no frame yet buffered then gives back its 4 KiB read
+		// buffer, which fasthttp otherwise keeps for the socket's whole life: idle watchers
+		// measured 4 KiB cheaper each (BENCHMARKS.md).
+		ReduceMemoryUsage: true,
 	})
 	app.Server().HeaderReceived = s.requestLimits
 

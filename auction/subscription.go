@@ -39,6 +39,8 @@ type Subscription struct {
 	unsubscribe func()
 	// dropped is told when the subscription ends for being too slow.
 	dropped func()
+	// wake, when set, is called after Notify, Direct or Done became ready (see SetWake).
+	wake atomic.Pointer[func()]
 }
 
 func newSubscription(auctionID, userID int64, snapshot *Update) *Subscription {
@@ -71,6 +73,18 @@ func (s *Subscription) Direct() <-chan []byte { return s.direct }
 
 // Done is closed when the subscription ends; Err then says why.
 func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// SetWake has f called, without blocking, every time after Notify, Direct or Done became
+// ready. It lets an owner keep no goroutine waiting on an idle subscription: f starts one when
+// there is something to do. f runs on the actor's goroutine, so it must be quick and must not
+// block or call back into the engine.
+func (s *Subscription) SetWake(f func()) { s.wake.Store(&f) }
+
+func (s *Subscription) wakeOwner() {
+	if f := s.wake.Load(); f != nil {
+		(*f)()
+	}
+}
 
 // Err is why the subscription ended, or nil while it lasts.
 func (s *Subscription) Err() error {
@@ -106,6 +120,7 @@ func (s *Subscription) publish(u *Update) {
 	case s.notify <- struct{}{}:
 	default:
 	}
+	s.wakeOwner()
 }
 
 // send queues a message for this watcher alone; a full queue ends the subscription.
@@ -113,6 +128,7 @@ func (s *Subscription) send(msg []byte) {
 	select {
 	case <-s.done:
 	case s.direct <- msg:
+		s.wakeOwner()
 	default:
 		if s.end(ErrSlowConsumer) && s.dropped != nil {
 			s.dropped()
@@ -127,5 +143,8 @@ func (s *Subscription) end(err error) (ended bool) {
 		close(s.done)
 		ended = true
 	})
+	if ended {
+		s.wakeOwner()
+	}
 	return ended
 }

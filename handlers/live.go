@@ -50,6 +50,9 @@ type liveConn struct {
 	closed chan struct{}
 	code   int    // written once, before closed is closed
 	reason string // likewise
+	// wake, if set before the connection is registered, is called after a close request,
+	// so that an owner with no goroutine waiting can start one. It must not block.
+	wake func()
 }
 
 func newLiveConn(sessionID, userID int64, addr string) *liveConn {
@@ -62,6 +65,9 @@ func (c *liveConn) requestClose(code int, reason string) {
 	c.once.Do(func() {
 		c.code, c.reason = code, reason
 		close(c.closed)
+		if c.wake != nil {
+			c.wake()
+		}
 	})
 }
 

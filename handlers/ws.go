@@ -111,8 +111,13 @@ func (s *Server) newUpgrader(pool *sync.Pool) fiber.Handler {
 	})
 }
 
-// wsConn is one WebSocket connection. Two goroutines serve it: the handler's, which reads and
-// answers bids, and one writer, which alone writes data frames. They share:
+// wsConn is one WebSocket connection. The handler's goroutine reads and answers bids; a writer
+// goroutine alone writes data frames. The writer runs only while there is something to write:
+// whatever makes work for it (a new state, an outbid notice, a reply, a close request, a ping
+// due) calls kick, which starts one if none runs, and a writer with nothing to do for
+// wsWriterLinger ends. An idle watcher then holds one goroutine, not two: 10,000 idle watchers
+// held 39 MB less goroutine stack once a GC had freed the ended writers' (BENCHMARKS.md). They
+// share:
 //   - replies: the reader's answers, for the writer to send;
 //   - live: the hub's handle, whose close request (logout, or the reader giving up on a client
 //     that does not read) the writer carries out;
@@ -131,7 +136,26 @@ type wsConn struct {
 
 	replies    chan []byte
 	readerDone chan struct{}
+	// writerDone is closed when writing has ended for good: a close frame went out, a write
+	// failed, or the reader stopped the writer (endWriting).
 	writerDone chan struct{}
+	endOnce    sync.Once
+
+	// wmu guards writerRunning and writerStopped, and so orders one writer run after another.
+	wmu sync.Mutex
+	// writerRunning: a writer goroutine owns the connection's writes (at first, before the
+	// snapshot is sent, the handler does). writerStopped: none may start again.
+	writerRunning bool
+	writerStopped bool
+	writers       sync.WaitGroup // the writer runs, for stopWriter to wait on
+	// wakeC holds a token after kick, so that a running writer looks at pingDue and cannot
+	// end while something it has not seen is waiting (park).
+	wakeC   chan struct{}
+	pingDue atomic.Bool
+	pinger  *time.Timer // guarded by wmu
+	// The last state sent and when; only the running writer uses them.
+	lastSeq   int64
+	lastState time.Time
 	// handling is set while the reader works on a message, so that a closing writer can wait
 	// for the reply it owes (finishReplies).
 	handling atomic.Bool
@@ -164,12 +188,16 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		replies:    make(chan []byte, wsReplyQueue),
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
+		wakeC:      make(chan struct{}, 1),
+		// The handler writes until it hands over to the first writer run, after the snapshot.
+		writerRunning: true,
 	}
 	var sessionID, userID int64
 	if p.user != nil {
 		sessionID, userID = p.session.ID, p.user.ID
 	}
 	w.live = newLiveConn(sessionID, userID, p.addr)
+	w.live.wake = w.kick
 	surelyValid := s.live.register(w.live, p.logouts)
 	defer s.live.unregister(w.live)
 	if !surelyValid {
@@ -208,19 +236,27 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 	if err := w.write(snapshot); err != nil {
 		return
 	}
+	w.lastSeq = seq
 
 	w.extendReadDeadline()
 	conn.SetPongHandler(func(string) error {
 		w.extendReadDeadline()
 		return nil
 	})
-	go w.writeLoop(seq)
+	w.sub.SetWake(w.kick)
+	w.wmu.Lock()
+	w.pinger = time.AfterFunc(wsPingInterval, w.pingTick)
+	w.wmu.Unlock()
+	// Hand the writes over to a first writer run, which also sends whatever became ready
+	// before the wake-ups were in place.
+	w.writers.Add(1)
+	go w.runWriter()
 	tooBig := false
 	defer func() {
 		// Stop the writer and wait for it before the subscription closes and the handler
 		// returns, on a panic too: the library recycles the connection afterwards.
 		close(w.readerDone)
-		<-w.writerDone
+		w.stopWriter()
 		cancel()
 		if tooBig {
 			drainAfterTooBig(conn)
@@ -277,67 +313,174 @@ func (w *wsConn) stopping() bool {
 func (w *wsConn) reply(msg []byte) {
 	select {
 	case w.replies <- msg:
+		w.kick()
 	default:
 		w.live.requestClose(closePolicy, "too many unread replies")
 	}
 }
 
-// writeLoop is the connection's only writer of data frames. It sends the newest state (only
-// if newer than what it sent: states may be skipped, never repeated or reordered), the
-// messages for this watcher alone, the reader's replies and pings, until it is told to close.
-func (w *wsConn) writeLoop(lastSeq int64) {
-	defer close(w.writerDone)
-	ping := time.NewTicker(wsPingInterval)
-	defer ping.Stop()
+// wsWriterLinger is how long a writer with nothing to write waits before it ends. Short enough
+// that idle watchers soon hold no writer; long enough that a busy connection keeps its writer
+// rather than starting one per frame.
+const wsWriterLinger = time.Second
+
+// kick makes sure a writer looks at the connection soon: it starts one if none runs. It never
+// blocks, so the actor, the hub and timers may call it. Whoever makes work for the writer
+// calls kick after making it, which is what park relies on.
+func (w *wsConn) kick() {
+	select {
+	case w.wakeC <- struct{}{}:
+	default:
+	}
+	w.wmu.Lock()
+	start := !w.writerRunning && !w.writerStopped
+	if start {
+		w.writerRunning = true
+		w.writers.Add(1)
+	}
+	w.wmu.Unlock()
+	if start {
+		go w.runWriter()
+	}
+}
+
+// park ends the running writer's turn unless work is waiting; it reports whether it did. Work
+// made after park's check comes with a kick, which then finds no writer and starts one.
+func (w *wsConn) park() bool {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.workWaiting() {
+		return false
+	}
+	w.writerRunning = false
+	return true
+}
+
+// workWaiting reports whether anything the writer acts on is ready.
+func (w *wsConn) workWaiting() bool {
+	return len(w.wakeC) > 0 || len(w.replies) > 0 || len(w.sub.Notify()) > 0 ||
+		len(w.sub.Direct()) > 0 || w.pingDue.Load() || w.live.closing() ||
+		isClosed(w.sub.Done()) || isClosed(w.readerDone)
+}
+
+// pingTick runs every wsPingInterval on a runtime timer: no goroutine waits for it.
+func (w *wsConn) pingTick() {
+	w.pingDue.Store(true)
+	w.kick()
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if !w.writerStopped {
+		w.pinger.Reset(wsPingInterval)
+	}
+}
+
+// stopWriter is the reader's last word: no writer starts again, the running one (which sees
+// readerDone) has ended, and a close asked for in the meantime is still sent, harmless if the
+// client is gone and the right code if it is not. The reader is then the only writer.
+func (w *wsConn) stopWriter() {
+	w.wmu.Lock()
+	w.writerStopped = true
+	if w.pinger != nil {
+		w.pinger.Stop()
+	}
+	w.wmu.Unlock()
+	w.writers.Wait()
+	if !isClosed(w.writerDone) && w.live.closing() {
+		w.sendClose(w.live.closeCode())
+	}
+	w.endWriting()
+}
+
+// endWriting marks that no data frame will be written again. A writer run that calls it keeps
+// writerRunning set, so no other run starts.
+func (w *wsConn) endWriting() {
+	w.endOnce.Do(func() { close(w.writerDone) })
+}
+
+// isClosed reports whether ch is closed (or, for a channel never sent on, ready).
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// runWriter is one turn of the connection's only writer of data frames. It sends the newest
+// state (only if newer than what was sent: states may be skipped, never repeated or
+// reordered), the messages for this watcher alone, the reader's replies and pings, until it is
+// told to close, the reader stops, or it has had nothing to do for wsWriterLinger.
+func (w *wsConn) runWriter() {
+	defer w.writers.Done()
+	linger := time.NewTimer(wsWriterLinger)
+	defer linger.Stop()
 	// States are paced: at most one per wsStateInterval, the newest when it is due. A hot
 	// auction commits every few milliseconds, and a frame per commit per watcher would spend
 	// the server on write syscalls for states nobody can read that fast.
-	pace := time.NewTimer(time.Hour)
-	pace.Stop()
-	defer pace.Stop()
-	var lastState time.Time
-	paced := false
+	var pace *time.Timer
+	var paceC <-chan time.Time
+	defer func() {
+		if pace != nil {
+			pace.Stop()
+		}
+	}()
+	busy := false
 	for {
 		var err error
 		select {
 		case <-w.readerDone:
-			// The client closed or vanished. A close asked for in the meantime is still sent:
-			// harmless if the client is gone, and the right code if it is not.
-			if w.live.closing() {
-				w.sendClose(w.live.closeCode())
-			}
+			// The client closed or vanished; the reader finishes (stopWriter).
 			return
 		case <-w.live.closeRequested():
 			w.finishReplies()
 			w.sendClose(w.live.closeCode())
+			w.endWriting()
 			return
 		case <-w.sub.Done():
 			w.finishReplies()
 			w.sendClose(subscriptionCloseCode(w.sub.Err()))
+			w.endWriting()
 			return
 		case <-w.sub.Notify():
-			if wait := wsStateInterval - time.Since(lastState); wait > 0 {
-				if !paced {
-					pace.Reset(wait)
-					paced = true
+			if wait := wsStateInterval - time.Since(w.lastState); wait > 0 {
+				if paceC == nil {
+					if pace == nil {
+						pace = time.NewTimer(wait)
+					} else {
+						pace.Reset(wait)
+					}
+					paceC = pace.C
 				}
 				continue
 			}
-			lastSeq, lastState, err = w.writeState(lastSeq, lastState)
-		case <-pace.C:
-			paced = false
-			lastSeq, lastState, err = w.writeState(lastSeq, lastState)
+			err = w.writeState()
+		case <-paceC:
+			paceC = nil
+			err = w.writeState()
 		case msg := <-w.sub.Direct():
 			err = w.write(msg)
 		case msg := <-w.replies:
 			err = w.write(msg)
-		case <-ping.C:
-			err = w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait))
+		case <-w.wakeC:
+			if w.pingDue.Swap(false) {
+				err = w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait))
+			}
+		case <-linger.C:
+			// A paced state is owed, or there was work in the last period: stay.
+			if !busy && paceC == nil && w.park() {
+				return
+			}
+			busy = false
+			linger.Reset(wsWriterLinger)
+			continue
 		}
+		busy = true
 		if err != nil {
 			// The client is gone or too slow to take a frame: end the reader now rather than
 			// at its deadline.
 			w.shortenReadDeadline(0)
+			w.endWriting()
 			return
 		}
 	}
@@ -386,19 +529,19 @@ func (w *wsConn) finishReplies() {
 // outbid notices are never paced.
 const wsStateInterval = 10 * time.Millisecond
 
-// writeState sends the newest state if it is newer than the last one sent (lastSeq, at
-// lastAt): the same pre-encoded bytes go to every watcher of this state. It returns the seq
-// and time of the last state sent.
-func (w *wsConn) writeState(lastSeq int64, lastAt time.Time) (int64, time.Time, error) {
+// writeState sends the newest state if it is newer than the last one sent: the same
+// pre-encoded bytes go to every watcher of this state.
+func (w *wsConn) writeState() error {
 	u := w.sub.Latest()
-	if u.Seq <= lastSeq {
-		return lastSeq, lastAt, nil
+	if u.Seq <= w.lastSeq {
+		return nil
 	}
 	if err := w.write(u.JSON); err != nil {
-		return lastSeq, lastAt, err
+		return err
 	}
 	w.s.metrics.BroadcastDelivered(time.Since(u.Encoded))
-	return u.Seq, time.Now(), nil
+	w.lastSeq, w.lastState = u.Seq, time.Now()
+	return nil
 }
 
 // subscriptionCloseCode is the close code for a subscription the engine ended.

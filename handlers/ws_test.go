@@ -625,7 +625,8 @@ func TestWSCloseDecisions(t *testing.T) {
 	if code, _ := subscriptionCloseCode(auction.ErrSlowConsumer); code != fws.ClosePolicyViolation {
 		t.Errorf("slow consumer closes with %d", code)
 	}
-	w := &wsConn{replies: make(chan []byte, 2), live: newLiveConn(0, 0, "")}
+	// writerRunning as in serveWS before the hand-over: the kicks here start no writer.
+	w := &wsConn{replies: make(chan []byte, 2), live: newLiveConn(0, 0, ""), wakeC: make(chan struct{}, 1), writerRunning: true}
 	w.reply([]byte("1"))
 	w.reply([]byte("2"))
 	if w.live.closing() {

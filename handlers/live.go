@@ -114,6 +114,8 @@ type liveHub struct {
 	writeBufferPool *sync.Pool
 	// upgrade is the WebSocket upgrade handler, built once per server.
 	upgrade fiber.Handler
+	// pacer wakes WebSocket writers for new states, a bounded number at a time.
+	pacer *statePacer
 }
 
 func newLiveHub(s *Server) *liveHub {
@@ -123,6 +125,7 @@ func newLiveHub(s *Server) *liveHub {
 		perUser:         make(map[int64]int),
 		allowedOrigins:  make(map[string]bool, len(s.cfg.AllowedOrigins)),
 		writeBufferPool: &sync.Pool{},
+		pacer:           newStatePacer(),
 	}
 	for _, o := range s.cfg.AllowedOrigins {
 		if n, ok := normalizeOrigin(o); ok {

@@ -152,7 +152,11 @@ type wsConn struct {
 	// end while something it has not seen is waiting (park).
 	wakeC   chan struct{}
 	pingDue atomic.Bool
-	pinger  *time.Timer // guarded by wmu
+	// paced is the connection's place in the hub's statePacer. stateWake: the pacer woke the
+	// writer for a state and has not had its room back (takeStateWake).
+	paced     paceEntry
+	stateWake atomic.Bool
+	pinger    *time.Timer // guarded by wmu
 	// The last state sent and when; only the running writer uses them.
 	lastSeq   int64
 	lastState time.Time
@@ -197,7 +201,8 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		sessionID, userID = p.session.ID, p.user.ID
 	}
 	w.live = newLiveConn(sessionID, userID, p.addr)
-	w.live.wake = w.kick
+	w.live.wake = func() { w.kick() }
+	w.paced.wake = w.wakeForState
 	surelyValid := s.live.register(w.live, p.logouts)
 	defer s.live.unregister(w.live)
 	if !surelyValid {
@@ -243,7 +248,7 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		w.extendReadDeadline()
 		return nil
 	})
-	w.sub.SetWake(w.kick)
+	w.sub.SetWake(w.engineWake)
 	w.wmu.Lock()
 	w.pinger = time.AfterFunc(wsPingInterval, w.pingTick)
 	w.wmu.Unlock()
@@ -326,8 +331,9 @@ const wsWriterLinger = time.Second
 
 // kick makes sure a writer looks at the connection soon: it starts one if none runs. It never
 // blocks, so the actor, the hub and timers may call it. Whoever makes work for the writer
-// calls kick after making it, which is what park relies on.
-func (w *wsConn) kick() {
+// calls kick after making it, which is what park relies on. It reports false when no writer
+// will run again (stopWriter).
+func (w *wsConn) kick() bool {
 	select {
 	case w.wakeC <- struct{}{}:
 	default:
@@ -338,10 +344,12 @@ func (w *wsConn) kick() {
 		w.writerRunning = true
 		w.writers.Add(1)
 	}
+	stopped := w.writerStopped
 	w.wmu.Unlock()
 	if start {
 		go w.runWriter()
 	}
+	return !stopped
 }
 
 // park ends the running writer's turn unless work is waiting; it reports whether it did. Work
@@ -358,7 +366,8 @@ func (w *wsConn) park() bool {
 
 // workWaiting reports whether anything the writer acts on is ready.
 func (w *wsConn) workWaiting() bool {
-	return len(w.wakeC) > 0 || len(w.replies) > 0 || len(w.sub.Notify()) > 0 ||
+	// A new state is not looked for here: it reaches the writer through the pacer's kick.
+	return len(w.wakeC) > 0 || len(w.replies) > 0 ||
 		len(w.sub.Direct()) > 0 || w.pingDue.Load() || w.live.closing() ||
 		isClosed(w.sub.Done()) || isClosed(w.readerDone)
 }
@@ -385,6 +394,7 @@ func (w *wsConn) stopWriter() {
 	}
 	w.wmu.Unlock()
 	w.writers.Wait()
+	w.takeStateWake()
 	if !isClosed(w.writerDone) && w.live.closing() {
 		w.sendClose(w.live.closeCode())
 	}
@@ -411,8 +421,13 @@ func isClosed(ch <-chan struct{}) bool {
 // state (only if newer than what was sent: states may be skipped, never repeated or
 // reordered), the messages for this watcher alone, the reader's replies and pings, until it is
 // told to close, the reader stops, or it has had nothing to do for wsWriterLinger.
+//
+// New states come through the hub's statePacer, which wakes a bounded number of writers at a
+// time (pacer.go); everything else wakes the writer at once. A run starts by looking at the
+// state: one published while no writer ran and before the wake-ups were in place is sent then.
 func (w *wsConn) runWriter() {
 	defer w.writers.Done()
+	defer w.takeStateWake()
 	linger := time.NewTimer(wsWriterLinger)
 	defer linger.Stop()
 	// States are paced: at most one per wsStateInterval, the newest when it is due. A hot
@@ -425,9 +440,26 @@ func (w *wsConn) runWriter() {
 			pace.Stop()
 		}
 	}()
-	busy := false
+	busy, stateDue := false, true
 	for {
 		var err error
+		if w.takeStateWake() {
+			stateDue = true
+		}
+		if stateDue && paceC == nil {
+			stateDue = false
+			if wait := wsStateInterval - time.Since(w.lastState); wait > 0 {
+				if pace == nil {
+					pace = time.NewTimer(wait)
+				} else {
+					pace.Reset(wait)
+				}
+				paceC = pace.C
+			} else if err = w.writeState(); err != nil {
+				w.writeFailed()
+				return
+			}
+		}
 		select {
 		case <-w.readerDone:
 			// The client closed or vanished; the reader finishes (stopWriter).
@@ -442,21 +474,8 @@ func (w *wsConn) runWriter() {
 			w.sendClose(subscriptionCloseCode(w.sub.Err()))
 			w.endWriting()
 			return
-		case <-w.sub.Notify():
-			if wait := wsStateInterval - time.Since(w.lastState); wait > 0 {
-				if paceC == nil {
-					if pace == nil {
-						pace = time.NewTimer(wait)
-					} else {
-						pace.Reset(wait)
-					}
-					paceC = pace.C
-				}
-				continue
-			}
-			err = w.writeState()
 		case <-paceC:
-			paceC = nil
+			paceC, stateDue = nil, false
 			err = w.writeState()
 		case msg := <-w.sub.Direct():
 			err = w.write(msg)
@@ -468,7 +487,7 @@ func (w *wsConn) runWriter() {
 			}
 		case <-linger.C:
 			// A paced state is owed, or there was work in the last period: stay.
-			if !busy && paceC == nil && w.park() {
+			if !busy && paceC == nil && !stateDue && w.park() {
 				return
 			}
 			busy = false
@@ -477,13 +496,48 @@ func (w *wsConn) runWriter() {
 		}
 		busy = true
 		if err != nil {
-			// The client is gone or too slow to take a frame: end the reader now rather than
-			// at its deadline.
-			w.shortenReadDeadline(0)
-			w.endWriting()
+			w.writeFailed()
 			return
 		}
 	}
+}
+
+// writeFailed ends a writer whose client is gone or too slow to take a frame: it ends the reader
+// now rather than at its deadline.
+func (w *wsConn) writeFailed() {
+	w.shortenReadDeadline(0)
+	w.endWriting()
+}
+
+// engineWake is the subscription's wake-up (Subscription.SetWake). A message for this watcher
+// alone or the end of the subscription wakes the writer at once; a new state, which every
+// watcher of the auction gets at the same moment, waits for its turn in the hub's statePacer.
+func (w *wsConn) engineWake() {
+	if len(w.sub.Direct()) > 0 || isClosed(w.sub.Done()) {
+		w.kick()
+		return
+	}
+	w.s.live.pacer.enqueue(&w.paced)
+}
+
+// wakeForState is the statePacer's wake-up. The room it took is given back by the writer
+// when it runs, or here when no writer will run again.
+func (w *wsConn) wakeForState() {
+	w.stateWake.Store(true)
+	if !w.kick() {
+		w.takeStateWake()
+	}
+}
+
+// takeStateWake reports whether the pacer woke this connection for a state since the last
+// call, and gives the pacer its room back. It is called by each writer run and by stopWriter,
+// so that a connection that closes does not keep the room.
+func (w *wsConn) takeStateWake() bool {
+	if w.stateWake.Swap(false) {
+		w.s.live.pacer.ran()
+		return true
+	}
+	return false
 }
 
 // wsReplyGrace bounds how long a closing writer waits for a reply the reader still owes.

@@ -1,13 +1,15 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/shopspring/decimal"
 )
 
 // Commit is one auction's batch for CommitMany: the auction row to write, the seq it must still
@@ -19,7 +21,7 @@ type Commit struct {
 }
 
 // CommitMany stores the batches of several auctions with ONE commit: on PostgreSQL a single
-// pipelined round trip, run as one implicit transaction; on SQLite one immediate transaction.
+// statement (see pgCommitMany); on SQLite one immediate transaction.
 // When many auctions each have a bid or two, this is what keeps the database from paying an
 // fsync per auction.
 //
@@ -64,70 +66,229 @@ func (s *Store) CommitMany(ctx context.Context, commits []Commit) (errs []error)
 	return errs
 }
 
-// commitManyPostgres queues pgCommitBatch once per auction in one pgx batch. Its conditional
-// update makes a stale auction insert nothing and report zero rows, so a conflict stays local
-// to its auction; only an error (a unique violation) aborts the implicit transaction.
-func (s *Store) commitManyPostgres(ctx context.Context, commits []Commit, errs []error) error {
-	conn, err := s.sqlDB.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("commit many: get connection: %w", err)
+// pgCommitMany writes every batch of a CommitMany in one statement. One statement per auction
+// cost PostgreSQL more in per-statement overhead (parse, plan, executor start-up) than the rows
+// themselves; as one statement of fixed text it is prepared once per connection whatever the
+// number of auctions, and there is no parameter-count limit because rows travel as arrays.
+//
+// The conditional update (seq still the expected one) picks the auctions that are written; the
+// insert then takes only the bids of those auctions, so a stale auction changes nothing and the
+// others go on. Bids are inserted in slice order (ORDER BY ord), so within an auction ids follow
+// the order of its batch. Money travels as text and is cast per element, so no float ever
+// appears; a NULL element writes NULL. A unique violation (a repeated request id) aborts the
+// whole statement. The answer is (0, auction id, 0, 0) per updated auction and
+// (1, auction id, bid id, bid seq) per inserted bid.
+const pgCommitMany = `WITH u AS (
+	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+		$7::integer[], $8::timestamptz[], $9::bigint[], $10::text[], $11::timestamptz[], $12::bigint[],
+		$13::timestamptz[])
+		AS t(id, expected_seq, status, current_price, high_bidder_id, leader_max,
+			bid_count, ends_at, winner_id, closed_reason, closed_at, seq,
+			updated_at)
+), upd AS (
+	UPDATE auctions a SET status = u.status, current_price = u.current_price::numeric,
+		high_bidder_id = u.high_bidder_id, leader_max = u.leader_max::numeric, bid_count = u.bid_count,
+		ends_at = u.ends_at, winner_id = u.winner_id, closed_reason = u.closed_reason,
+		closed_at = u.closed_at, seq = u.seq, updated_at = u.updated_at
+	FROM u
+	WHERE a.id = u.id AND a.seq = u.expected_seq
+	RETURNING a.id
+), ins AS (
+	INSERT INTO bids (auction_id, bidder_id, amount, max_amount, request_id, "leading", seq, created_at)
+	SELECT b.auction_id, b.bidder_id, b.amount::numeric, b.max_amount::numeric, b.request_id, b."leading", b.seq, b.created_at
+	FROM unnest($14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::boolean[],
+		$20::bigint[], $21::timestamptz[])
+		WITH ORDINALITY AS b(auction_id, bidder_id, amount, max_amount, request_id, "leading",
+			seq, created_at, ord)
+	WHERE b.auction_id IN (SELECT id FROM upd)
+	ORDER BY b.ord
+	RETURNING id, auction_id, seq
+)
+SELECT 0, id, 0, 0 FROM upd
+UNION ALL
+SELECT 1, auction_id, id, seq FROM ins`
+
+// init checks that pgCommitMany sets exactly the columns of auctionUpdateSet, in order, each
+// from its own unnested column: a column added to CommitBatch but not here would otherwise be
+// left unwritten silently, on PostgreSQL and on this path alone.
+func init() {
+	_, set, _ := strings.Cut(pgCommitMany, "UPDATE auctions a SET ")
+	set, _, _ = strings.Cut(set, "\n\tFROM u\n")
+	var want, got []string
+	for part := range strings.SplitSeq(auctionUpdateSet, ",") {
+		col, v, _ := strings.Cut(strings.TrimSpace(part), " = ")
+		if v == "?" {
+			want = append(want, col)
+		}
 	}
-	defer conn.Close()
-	return conn.Raw(func(driverConn any) error {
-		pc := driverConn.(*stdlib.Conn).Conn()
-		batch := &pgx.Batch{}
-		var queued []int
-		for i, c := range commits {
-			if errs[i] != nil {
-				continue
-			}
-			args := append(auctionUpdateArgs(c.Auction, c.ExpectedSeq), pgBidArrays(c.Bids)...)
-			batch.Queue(pgCommitBatch, args...)
-			queued = append(queued, i)
+	for part := range strings.SplitSeq(set, ",") {
+		col, v, _ := strings.Cut(strings.TrimSpace(part), " = ")
+		if v == "u."+col || v == "u."+col+"::numeric" {
+			got = append(got, col)
 		}
-		results := pc.SendBatch(ctx, batch)
-		for _, i := range queued {
-			if err := readCommitResult(results, commits[i], errs, i); err != nil {
-				_ = results.Close()
-				return err
-			}
-		}
-		if err := results.Close(); err != nil {
-			return classifyBatchErr(err)
-		}
-		return nil
-	})
+	}
+	if len(want) == 0 || !slices.Equal(got, want) || len(auctionUpdateArgs(&Auction{}, 0)) != len(want)+2 {
+		panic(fmt.Sprintf("models: pgCommitMany sets %v, CommitBatch sets %v", got, want))
+	}
 }
 
-// readCommitResult reads one pgCommitBatch answer: (0, rows updated) and (1, id) per bid.
-func readCommitResult(results pgx.BatchResults, c Commit, errs []error, i int) error {
-	rows, err := results.Query()
+// commitManyPostgres runs pgCommitMany over the batches without an error yet and sets errs[i]
+// to ErrConflict for those whose auction it did not update. It returns an error, and the caller
+// falls back to one CommitBatch per batch, when the statement as a whole failed (nothing was
+// written then) or when an auction appears twice: one statement sees one snapshot, so a second
+// batch of the same auction could not build on the first as it does in order on its own.
+func (s *Store) commitManyPostgres(ctx context.Context, commits []Commit, errs []error) error {
+	args, index, err := pgCommitManyArgs(commits, errs)
+	if err != nil || len(index) == 0 {
+		return err
+	}
+	rows, err := s.sqlDB.QueryContext(ctx, pgCommitMany, args...)
 	if err != nil {
-		return classifyBatchErr(err)
+		return fmt.Errorf("commit many of %d auctions: %w", len(index), classifyBatchErr(err))
 	}
 	defer rows.Close()
-	var updated int64
-	ids := make([]int64, 0, len(c.Bids))
+	updated := make([]bool, len(commits))
+	inserted := make([][]insertedBid, len(commits))
 	for rows.Next() {
-		var kind, v int64
-		if err := rows.Scan(&kind, &v); err != nil {
-			return err
+		var kind, auctionID, id, seq int64
+		if err := rows.Scan(&kind, &auctionID, &id, &seq); err != nil {
+			return fmt.Errorf("commit many: scan: %w", err)
+		}
+		i, ok := index[auctionID]
+		if !ok {
+			return fmt.Errorf("commit many: answer for auction %d, which was not sent", auctionID)
 		}
 		if kind == 0 {
-			updated = v
+			updated[i] = true
 		} else {
-			ids = append(ids, v)
+			inserted[i] = append(inserted[i], insertedBid{id: id, seq: seq})
 		}
 	}
+	// A unique violation can arrive after some rows: only a clean end means anything was stored.
 	if err := rows.Err(); err != nil {
-		return classifyBatchErr(err)
+		return fmt.Errorf("commit many of %d auctions: %w", len(index), classifyBatchErr(err))
 	}
-	if updated == 0 {
-		errs[i] = fmt.Errorf("commit batch for auction %d: auction seq is not %d: %w", c.Auction.ID, c.ExpectedSeq, ErrConflict)
+	for _, i := range index {
+		c := commits[i]
+		if !updated[i] {
+			errs[i] = fmt.Errorf("commit batch for auction %d: auction seq is not %d: %w", c.Auction.ID, c.ExpectedSeq, ErrConflict)
+			continue
+		}
+		if err := assignIDsBySeq(c.Bids, inserted[i]); err != nil {
+			return fmt.Errorf("commit many: auction %d: %w", c.Auction.ID, err)
+		}
+	}
+	return nil
+}
+
+// pgCommitManyArgs builds the arrays pgCommitMany unnests from the batches without an error, and
+// maps each of their auction ids to its index in commits. Nullable columns go as slices of
+// pointers, whose nil elements pgx sends as NULL.
+func pgCommitManyArgs(commits []Commit, errs []error) ([]any, map[int64]int, error) {
+	n, nBids := 0, 0
+	for i, c := range commits {
+		if errs[i] == nil {
+			n++
+			nBids += len(c.Bids)
+		}
+	}
+	var (
+		index = make(map[int64]int, n)
+
+		ids           = make([]int64, 0, n)
+		expectedSeqs  = make([]int64, 0, n)
+		statuses      = make([]string, 0, n)
+		currentPrices = make([]*string, 0, n)
+		highBidderIDs = make([]*int64, 0, n)
+		leaderMaxes   = make([]*string, 0, n)
+		bidCounts     = make([]int, 0, n)
+		endsAts       = make([]time.Time, 0, n)
+		winnerIDs     = make([]*int64, 0, n)
+		closedReasons = make([]*string, 0, n)
+		closedAts     = make([]*time.Time, 0, n)
+		seqs          = make([]int64, 0, n)
+		updatedAts    = make([]time.Time, 0, n)
+
+		bidAuctionIDs = make([]int64, 0, nBids)
+		bidderIDs     = make([]int64, 0, nBids)
+		amounts       = make([]string, 0, nBids)
+		maxAmounts    = make([]string, 0, nBids)
+		requestIDs    = make([]*string, 0, nBids)
+		leading       = make([]bool, 0, nBids)
+		bidSeqs       = make([]int64, 0, nBids)
+		createdAts    = make([]time.Time, 0, nBids)
+	)
+	for i, c := range commits {
+		if errs[i] != nil {
+			continue
+		}
+		a := c.Auction
+		if j, dup := index[a.ID]; dup {
+			return nil, nil, fmt.Errorf("commit many: auction %d has batches %d and %d", a.ID, j, i)
+		}
+		index[a.ID] = i
+		ids = append(ids, a.ID)
+		expectedSeqs = append(expectedSeqs, c.ExpectedSeq)
+		statuses = append(statuses, a.Status)
+		currentPrices = append(currentPrices, nullDecimalText(a.CurrentPrice))
+		highBidderIDs = append(highBidderIDs, a.HighBidderID)
+		leaderMaxes = append(leaderMaxes, nullDecimalText(a.LeaderMax))
+		bidCounts = append(bidCounts, a.BidCount)
+		endsAts = append(endsAts, a.EndsAt)
+		winnerIDs = append(winnerIDs, a.WinnerID)
+		closedReasons = append(closedReasons, a.ClosedReason)
+		closedAts = append(closedAts, a.ClosedAt)
+		seqs = append(seqs, a.Seq)
+		updatedAts = append(updatedAts, a.UpdatedAt)
+		for _, b := range c.Bids {
+			bidAuctionIDs = append(bidAuctionIDs, b.AuctionID)
+			bidderIDs = append(bidderIDs, b.BidderID)
+			amounts = append(amounts, b.Amount.String())
+			maxAmounts = append(maxAmounts, b.MaxAmount.String())
+			requestIDs = append(requestIDs, b.RequestID)
+			leading = append(leading, b.Leading)
+			bidSeqs = append(bidSeqs, b.Seq)
+			createdAts = append(createdAts, b.CreatedAt)
+		}
+	}
+	args := []any{ids, expectedSeqs, statuses, currentPrices, highBidderIDs, leaderMaxes,
+		bidCounts, endsAts, winnerIDs, closedReasons, closedAts, seqs, updatedAts,
+		bidAuctionIDs, bidderIDs, amounts, maxAmounts, requestIDs, leading, bidSeqs, createdAts}
+	return args, index, nil
+}
+
+// nullDecimalText is d as pgCommitMany takes money: text, or nil for NULL.
+func nullDecimalText(d decimal.NullDecimal) *string {
+	if !d.Valid {
 		return nil
 	}
-	if err := assignIDs(c.Bids, ids); err != nil {
-		return err
+	s := d.Decimal.String()
+	return &s
+}
+
+// insertedBid is one bid row pgCommitMany reports.
+type insertedBid struct{ id, seq int64 }
+
+// assignIDsBySeq gives each bid of one auction the id the database returned for its seq: rows
+// of one statement come back in no promised order, and the auction id and seq are what identify
+// a bid in them. Bids with equal seqs (which the engine never produces) get their ids in slice
+// order, on the grounds assignIDs explains.
+func assignIDsBySeq(bids []Bid, got []insertedBid) error {
+	if len(got) != len(bids) {
+		return fmt.Errorf("inserted %d bids, expected %d", len(got), len(bids))
+	}
+	slices.SortFunc(got, func(x, y insertedBid) int { return cmp.Or(cmp.Compare(x.seq, y.seq), cmp.Compare(x.id, y.id)) })
+	bySeq := func(x, y int) int { return cmp.Compare(bids[x].Seq, bids[y].Seq) }
+	order := make([]int, len(bids))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, bySeq)
+	for k, i := range order {
+		if bids[i].Seq != got[k].seq {
+			return fmt.Errorf("bid %d has seq %d, but the inserted bid %d has seq %d", i, bids[i].Seq, got[k].id, got[k].seq)
+		}
+		bids[i].ID = got[k].id
 	}
 	return nil
 }

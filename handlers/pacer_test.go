@@ -139,3 +139,25 @@ func TestStatePacer(t *testing.T) {
 		}
 	})
 }
+
+func TestOnFreshStack(t *testing.T) {
+	t.Run("runs f to its end before returning", func(t *testing.T) {
+		done := false
+		onFreshStack(func() {
+			time.Sleep(5 * time.Millisecond)
+			done = true
+		})
+		if !done {
+			t.Fatal("onFreshStack returned before f ended")
+		}
+	})
+	t.Run("a panic in f goes on in the caller", func(t *testing.T) {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Fatalf("recovered %v, want boom", r)
+			}
+		}()
+		onFreshStack(func() { panic("boom") })
+		t.Fatal("no panic reached the caller")
+	})
+}

@@ -171,6 +171,12 @@ type wsConn struct {
 }
 
 // serveWS is the connection's handler, called after the upgrade.
+//
+// Its goroutine is the connection's reader for as long as the socket lives, and a goroutine's
+// stack keeps the size its deepest call needed. So the deep work of setting up (the session
+// check, subscribing, encoding and writing the snapshot) runs on a goroutine of its own that
+// ends after it (onFreshStack), and an idle watcher's reader keeps only the stack a blocked read
+// needs: 10,000 idle watchers held 8.5 KiB of stack each before (BENCHMARKS.md, idle).
 func (s *Server) serveWS(conn *websocket.Conn) {
 	// Before any read, including those that wait for a client's close answer.
 	conn.SetReadLimit(wsMaxMessage)
@@ -181,8 +187,30 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		closeAndWait(conn, closeInternalError, "internal error")
 		return
 	}
+	w := s.newWSConn(conn, p)
+	defer w.cancel()
+	defer w.release()
+	var started bool
+	onFreshStack(func() { started = w.start() })
+	if !started {
+		return
+	}
+	tooBig := false
+	defer func() {
+		// Stop the writer and wait for it before the subscription closes and the handler
+		// returns, on a panic too: the library recycles the connection afterwards.
+		close(w.readerDone)
+		w.stopWriter()
+		w.cancel()
+		if tooBig {
+			drainAfterTooBig(conn)
+		}
+	}()
+	tooBig = w.readLoop()
+}
+
+func (s *Server) newWSConn(conn *websocket.Conn, p *wsParams) *wsConn {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	w := &wsConn{
 		s:          s,
 		conn:       conn,
@@ -193,7 +221,7 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 		wakeC:      make(chan struct{}, 1),
-		// The handler writes until it hands over to the first writer run, after the snapshot.
+		// The handler writes until it hands over to the writer runs, after the snapshot.
 		writerRunning: true,
 	}
 	var sessionID, userID int64
@@ -203,23 +231,29 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 	w.live = newLiveConn(sessionID, userID, p.addr)
 	w.live.wake = func() { w.kick() }
 	w.paced.wake = w.wakeForState
-	surelyValid := s.live.register(w.live, p.logouts)
-	defer s.live.unregister(w.live)
-	if !surelyValid {
-		valid, err := s.sessionStillValid(ctx, p.session)
+	return w
+}
+
+// start registers the connection, subscribes, sends the snapshot and hands writing over to
+// the writer runs. It reports false when the connection cannot go on; it has then closed it,
+// and release undoes the rest.
+func (w *wsConn) start() bool {
+	s, p, conn := w.s, w.p, w.conn
+	if !s.live.register(w.live, p.logouts) {
+		valid, err := s.sessionStillValid(w.ctx, p.session)
 		if err != nil {
 			s.log.Error("check session of a new WebSocket", "err", err)
 			closeAndWait(conn, closeInternalError, "internal error")
-			return
+			return false
 		}
 		if !valid {
 			// It signed out while connecting: as if the logout had come a moment later.
 			closeAndWait(conn, closeNormal, "signed out")
-			return
+			return false
 		}
 	}
 
-	sub, err := s.engine.Subscribe(ctx, p.auctionID, userID)
+	sub, err := s.engine.Subscribe(w.ctx, p.auctionID, w.live.userID)
 	if err != nil {
 		if errors.Is(err, auction.ErrUnavailable) {
 			closeAndWait(conn, closeGoingAway, "server shutting down")
@@ -227,19 +261,18 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 			s.log.Error("subscribe a WebSocket", "auction", p.auctionID, "err", err)
 			closeAndWait(conn, closeInternalError, "internal error")
 		}
-		return
+		return false
 	}
 	w.sub = sub
-	defer sub.Close()
 
 	seq, snapshot, err := s.snapshotMessage(sub)
 	if err != nil {
 		s.log.Error("encode snapshot", "auction", p.auctionID, "err", err)
 		closeAndWait(conn, closeInternalError, "internal error")
-		return
+		return false
 	}
 	if err := w.write(snapshot); err != nil {
-		return
+		return false
 	}
 	w.lastSeq = seq
 
@@ -252,22 +285,43 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 	w.wmu.Lock()
 	w.pinger = time.AfterFunc(wsPingInterval, w.pingTick)
 	w.wmu.Unlock()
-	// Hand the writes over to a first writer run, which also sends whatever became ready
-	// before the wake-ups were in place.
-	w.writers.Add(1)
-	go w.runWriter()
-	tooBig := false
-	defer func() {
-		// Stop the writer and wait for it before the subscription closes and the handler
-		// returns, on a panic too: the library recycles the connection afterwards.
-		close(w.readerDone)
-		w.stopWriter()
-		cancel()
-		if tooBig {
-			drainAfterTooBig(conn)
-		}
+	// Hand the writes over. A state published before the wake-up was in place woke nobody, so
+	// it is looked for here; anything later comes with a kick, which park sees.
+	if w.sub.Latest().Seq > w.lastSeq || !w.park() {
+		w.writers.Add(1)
+		go w.runWriter()
+	}
+	return true
+}
+
+// release ends the subscription and takes the connection off the hub; safe on a connection
+// that start left half set up.
+func (w *wsConn) release() {
+	if w.sub != nil {
+		w.sub.Close()
+	}
+	w.s.live.unregister(w.live)
+}
+
+// onFreshStack runs f on a new goroutine and waits for it, so that the stack f grows is freed
+// when f returns rather than kept by the caller. A panic in f goes on in the caller, where the
+// handler's recovery sees it.
+func onFreshStack(f func()) {
+	done := make(chan any, 1)
+	go func() {
+		panicked := true
+		defer func() {
+			if panicked {
+				done <- recover()
+			}
+		}()
+		f()
+		panicked = false
+		done <- nil
 	}()
-	tooBig = w.readLoop()
+	if r := <-done; r != nil {
+		panic(r)
+	}
 }
 
 // readLoop reads and answers client messages until the connection ends. It reports whether
@@ -324,9 +378,9 @@ func (w *wsConn) reply(msg []byte) {
 	}
 }
 
-// wsWriterLinger is how long a writer with nothing to write waits before it ends. Short enough
-// that idle watchers soon hold no writer; long enough that a busy connection keeps its writer
-// rather than starting one per frame.
+// wsWriterLinger is how long the writer of a connection that bids waits with nothing to write
+// before it ends: long enough that a bidder keeps its writer between replies rather than
+// starting one per frame. A watcher's writer does not linger (runWriter).
 const wsWriterLinger = time.Second
 
 // kick makes sure a writer looks at the connection soon: it starts one if none runs. It never
@@ -372,10 +426,12 @@ func (w *wsConn) workWaiting() bool {
 		isClosed(w.sub.Done()) || isClosed(w.readerDone)
 }
 
-// pingTick runs every wsPingInterval on a runtime timer: no goroutine waits for it.
+// pingTick runs every wsPingInterval on a runtime timer: no goroutine waits for it. The ping
+// waits for its turn in the pacer like a state: watchers that connected together come due
+// together, and 10,000 writers woken at once would each grow a stack for it.
 func (w *wsConn) pingTick() {
 	w.pingDue.Store(true)
-	w.kick()
+	w.s.live.pacer.enqueue(&w.paced)
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	if !w.writerStopped {
@@ -420,7 +476,8 @@ func isClosed(ch <-chan struct{}) bool {
 // runWriter is one turn of the connection's only writer of data frames. It sends the newest
 // state (only if newer than what was sent: states may be skipped, never repeated or
 // reordered), the messages for this watcher alone, the reader's replies and pings, until it is
-// told to close, the reader stops, or it has had nothing to do for wsWriterLinger.
+// told to close, the reader stops, or it has nothing to do: at once for a watcher, after
+// wsWriterLinger for a connection that has answered bids.
 //
 // New states come through the hub's statePacer, which wakes a bounded number of writers at a
 // time (pacer.go); everything else wakes the writer at once. A run starts by looking at the
@@ -428,8 +485,15 @@ func isClosed(ch <-chan struct{}) bool {
 func (w *wsConn) runWriter() {
 	defer w.writers.Done()
 	defer w.takeStateWake()
-	linger := time.NewTimer(wsWriterLinger)
-	defer linger.Stop()
+	// Only a connection that bids lingers (see the park below); a watcher's run allocates no
+	// timer for it, since every state and ping starts a run.
+	var linger *time.Timer
+	var lingerC <-chan time.Time
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	// States are paced: at most one per wsStateInterval, the newest when it is due. A hot
 	// auction commits every few milliseconds, and a frame per commit per watcher would spend
 	// the server on write syscalls for states nobody can read that fast.
@@ -440,7 +504,7 @@ func (w *wsConn) runWriter() {
 			pace.Stop()
 		}
 	}()
-	busy, stateDue := false, true
+	busy, stateDue, answered := false, true, false
 	for {
 		var err error
 		if w.takeStateWake() {
@@ -459,6 +523,12 @@ func (w *wsConn) runWriter() {
 				w.writeFailed()
 				return
 			}
+		}
+		// A watcher's writer ends as soon as nothing waits: with thousands of watchers, writers
+		// that lingered after a broadcast all held a grown stack at once (BENCHMARKS.md, idle).
+		// A bidder's lingers, since its replies come in quick succession.
+		if !answered && paceC == nil && w.park() {
+			return
 		}
 		select {
 		case <-w.readerDone:
@@ -481,11 +551,16 @@ func (w *wsConn) runWriter() {
 			err = w.write(msg)
 		case msg := <-w.replies:
 			err = w.write(msg)
+			if !answered {
+				answered = true
+				linger = time.NewTimer(wsWriterLinger)
+				lingerC = linger.C
+			}
 		case <-w.wakeC:
 			if w.pingDue.Swap(false) {
 				err = w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait))
 			}
-		case <-linger.C:
+		case <-lingerC:
 			// A paced state is owed, or there was work in the last period: stay.
 			if !busy && paceC == nil && !stateDue && w.park() {
 				return
@@ -520,8 +595,8 @@ func (w *wsConn) engineWake() {
 	w.s.live.pacer.enqueue(&w.paced)
 }
 
-// wakeForState is the statePacer's wake-up. The room it took is given back by the writer
-// when it runs, or here when no writer will run again.
+// wakeForState is the statePacer's wake-up, for a new state or a ping due. The room it took is
+// given back by the writer when it runs, or here when no writer will run again.
 func (w *wsConn) wakeForState() {
 	w.stateWake.Store(true)
 	if !w.kick() {

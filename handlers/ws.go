@@ -160,6 +160,7 @@ type wsConn struct {
 	// The last state sent and when; only the running writer uses them.
 	lastSeq   int64
 	lastState time.Time
+	prevState time.Time // when the state before the last one was sent
 	// handling is set while the reader works on a message, so that a closing writer can wait
 	// for the reply it owes (finishReplies).
 	handling atomic.Bool
@@ -504,7 +505,7 @@ func (w *wsConn) runWriter() {
 			pace.Stop()
 		}
 	}()
-	busy, stateDue, answered := false, true, false
+	busy, stateDue, lingering := false, true, false
 	for {
 		var err error
 		if w.takeStateWake() {
@@ -524,11 +525,20 @@ func (w *wsConn) runWriter() {
 				return
 			}
 		}
-		// A watcher's writer ends as soon as nothing waits: with thousands of watchers, writers
-		// that lingered after a broadcast all held a grown stack at once (BENCHMARKS.md, idle).
-		// A bidder's lingers, since its replies come in quick succession.
-		if !answered && paceC == nil && w.park() {
+		// A quiet watcher's writer ends as soon as nothing waits: with thousands of watchers,
+		// writers that lingered after a broadcast all held a grown stack at once (BENCHMARKS.md,
+		// idle). A bidder's lingers, since its replies come in quick succession, and so does the
+		// writer of a watcher whose states come fast: starting one per state of a hot auction
+		// costs more than keeping it.
+		if !lingering && w.statesComeFast() {
+			lingering = true
+		}
+		if !lingering && paceC == nil && w.park() {
 			return
+		}
+		if lingering && lingerC == nil {
+			linger = time.NewTimer(wsWriterLinger)
+			lingerC = linger.C
 		}
 		select {
 		case <-w.readerDone:
@@ -551,11 +561,7 @@ func (w *wsConn) runWriter() {
 			err = w.write(msg)
 		case msg := <-w.replies:
 			err = w.write(msg)
-			if !answered {
-				answered = true
-				linger = time.NewTimer(wsWriterLinger)
-				lingerC = linger.C
-			}
+			lingering = true
 		case <-w.wakeC:
 			if w.pingDue.Swap(false) {
 				err = w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait))
@@ -654,6 +660,15 @@ func (w *wsConn) finishReplies() {
 	}
 }
 
+// wsFastStates: a watcher whose last two states were sent closer together than this is
+// watching a busy auction, and its writer lingers like a bidder's.
+const wsFastStates = 500 * time.Millisecond
+
+// statesComeFast reports whether the last two states went out less than wsFastStates apart.
+func (w *wsConn) statesComeFast() bool {
+	return !w.prevState.IsZero() && w.lastState.Sub(w.prevState) < wsFastStates
+}
+
 // wsStateInterval is the shortest time between two state frames to one connection. Replies and
 // outbid notices are never paced. 40 states a second is more than a person can read; at 10 ms,
 // state frames to the 200 bidders of the hot scenario were as many as its bids, and its ack p99
@@ -671,7 +686,7 @@ func (w *wsConn) writeState() error {
 		return err
 	}
 	w.s.metrics.BroadcastDelivered(time.Since(u.Encoded))
-	w.lastSeq, w.lastState = u.Seq, time.Now()
+	w.lastSeq, w.prevState, w.lastState = u.Seq, w.lastState, time.Now()
 	return nil
 }
 

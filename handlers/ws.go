@@ -486,8 +486,8 @@ func isClosed(ch <-chan struct{}) bool {
 func (w *wsConn) runWriter() {
 	defer w.writers.Done()
 	defer w.takeStateWake()
-	// Only a connection that bids lingers (see the park below); a watcher's run allocates no
-	// timer for it, since every state and ping starts a run.
+	// Only a bidder's writer and a busy auction's watcher's linger (see the park below); a
+	// quiet watcher's run allocates no timer for it, since every state and ping starts a run.
 	var linger *time.Timer
 	var lingerC <-chan time.Time
 	defer func() {
@@ -536,7 +536,7 @@ func (w *wsConn) runWriter() {
 		if !lingering && paceC == nil && w.park() {
 			return
 		}
-		if lingering && lingerC == nil {
+		if lingering && linger == nil {
 			linger = time.NewTimer(wsWriterLinger)
 			lingerC = linger.C
 		}

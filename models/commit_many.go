@@ -1,12 +1,9 @@
 package models
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -76,8 +73,8 @@ func (s *Store) CommitMany(ctx context.Context, commits []Commit) (errs []error)
 // others go on. Bids are inserted in slice order (ORDER BY ord), so within an auction ids follow
 // the order of its batch. Money travels as text and is cast per element, so no float ever
 // appears; a NULL element writes NULL. A unique violation (a repeated request id) aborts the
-// whole statement. The answer is (0, auction id, 0, 0) per updated auction and
-// (1, auction id, bid id, bid seq) per inserted bid.
+// whole statement. The answer is (0, auction id, 0) per updated auction and
+// (1, auction id, bid id) per inserted bid.
 const pgCommitMany = `WITH u AS (
 	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[],
 		$7::integer[], $8::timestamptz[], $9::bigint[], $10::text[], $11::timestamptz[], $12::bigint[],
@@ -102,35 +99,11 @@ const pgCommitMany = `WITH u AS (
 			seq, created_at, ord)
 	WHERE b.auction_id IN (SELECT id FROM upd)
 	ORDER BY b.ord
-	RETURNING id, auction_id, seq
+	RETURNING id, auction_id
 )
-SELECT 0, id, 0, 0 FROM upd
+SELECT 0, id, 0 FROM upd
 UNION ALL
-SELECT 1, auction_id, id, seq FROM ins`
-
-// init checks that pgCommitMany sets exactly the columns of auctionUpdateSet, in order, each
-// from its own unnested column: a column added to CommitBatch but not here would otherwise be
-// left unwritten silently, on PostgreSQL and on this path alone.
-func init() {
-	_, set, _ := strings.Cut(pgCommitMany, "UPDATE auctions a SET ")
-	set, _, _ = strings.Cut(set, "\n\tFROM u\n")
-	var want, got []string
-	for part := range strings.SplitSeq(auctionUpdateSet, ",") {
-		col, v, _ := strings.Cut(strings.TrimSpace(part), " = ")
-		if v == "?" {
-			want = append(want, col)
-		}
-	}
-	for part := range strings.SplitSeq(set, ",") {
-		col, v, _ := strings.Cut(strings.TrimSpace(part), " = ")
-		if v == "u."+col || v == "u."+col+"::numeric" {
-			got = append(got, col)
-		}
-	}
-	if len(want) == 0 || !slices.Equal(got, want) || len(auctionUpdateArgs(&Auction{}, 0)) != len(want)+2 {
-		panic(fmt.Sprintf("models: pgCommitMany sets %v, CommitBatch sets %v", got, want))
-	}
-}
+SELECT 1, auction_id, id FROM ins`
 
 // commitManyPostgres runs pgCommitMany over the batches without an error yet and sets errs[i]
 // to ErrConflict for those whose auction it did not update. It returns an error, and the caller
@@ -148,10 +121,10 @@ func (s *Store) commitManyPostgres(ctx context.Context, commits []Commit, errs [
 	}
 	defer rows.Close()
 	updated := make([]bool, len(commits))
-	inserted := make([][]insertedBid, len(commits))
+	inserted := make([][]int64, len(commits))
 	for rows.Next() {
-		var kind, auctionID, id, seq int64
-		if err := rows.Scan(&kind, &auctionID, &id, &seq); err != nil {
+		var kind, auctionID, id int64
+		if err := rows.Scan(&kind, &auctionID, &id); err != nil {
 			return fmt.Errorf("commit many: scan: %w", err)
 		}
 		i, ok := index[auctionID]
@@ -161,7 +134,7 @@ func (s *Store) commitManyPostgres(ctx context.Context, commits []Commit, errs [
 		if kind == 0 {
 			updated[i] = true
 		} else {
-			inserted[i] = append(inserted[i], insertedBid{id: id, seq: seq})
+			inserted[i] = append(inserted[i], id)
 		}
 	}
 	// A unique violation can arrive after some rows: only a clean end means anything was stored.
@@ -174,7 +147,7 @@ func (s *Store) commitManyPostgres(ctx context.Context, commits []Commit, errs [
 			errs[i] = fmt.Errorf("commit batch for auction %d: auction seq is not %d: %w", c.Auction.ID, c.ExpectedSeq, ErrConflict)
 			continue
 		}
-		if err := assignIDsBySeq(c.Bids, inserted[i]); err != nil {
+		if err := assignIDs(c.Bids, inserted[i]); err != nil {
 			return fmt.Errorf("commit many: auction %d: %w", c.Auction.ID, err)
 		}
 	}
@@ -264,33 +237,6 @@ func nullDecimalText(d decimal.NullDecimal) *string {
 	}
 	s := d.Decimal.String()
 	return &s
-}
-
-// insertedBid is one bid row pgCommitMany reports.
-type insertedBid struct{ id, seq int64 }
-
-// assignIDsBySeq gives each bid of one auction the id the database returned for its seq: rows
-// of one statement come back in no promised order, and the auction id and seq are what identify
-// a bid in them. Bids with equal seqs (which the engine never produces) get their ids in slice
-// order, on the grounds assignIDs explains.
-func assignIDsBySeq(bids []Bid, got []insertedBid) error {
-	if len(got) != len(bids) {
-		return fmt.Errorf("inserted %d bids, expected %d", len(got), len(bids))
-	}
-	slices.SortFunc(got, func(x, y insertedBid) int { return cmp.Or(cmp.Compare(x.seq, y.seq), cmp.Compare(x.id, y.id)) })
-	bySeq := func(x, y int) int { return cmp.Compare(bids[x].Seq, bids[y].Seq) }
-	order := make([]int, len(bids))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, bySeq)
-	for k, i := range order {
-		if bids[i].Seq != got[k].seq {
-			return fmt.Errorf("bid %d has seq %d, but the inserted bid %d has seq %d", i, bids[i].Seq, got[k].id, got[k].seq)
-		}
-		bids[i].ID = got[k].id
-	}
-	return nil
 }
 
 // commitManySQLite applies every batch in one immediate transaction, each inside its own

@@ -140,7 +140,7 @@ func TestCommitManyRows(t *testing.T) {
 				a.EndsAt = a.EndsAt.Add(2 * time.Minute)
 				a.Seq = 1
 			}, bids: noBids},
-		{name: "bids out of seq order get the ids of their seqs",
+		{name: "bids out of seq order each get the id of their own row",
 			row: func(f *batchFixture, a *models.Auction) {
 				a.CurrentPrice, a.LeaderMax, a.HighBidderID = nullDec(t, "11.00"), nullDec(t, "11.00"), &f.b1.ID
 				a.BidCount, a.Seq = 2, 2

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,10 @@ type paceEntry struct {
 	// wake is called in its turn. It must not block; whoever it wakes calls ran once it runs
 	// (or at once, if nothing will run).
 	wake func()
+	// inline, when set, is tried first in its turn: it does the work on the pacer's goroutine
+	// and reports true, or reports false, and wake follows. It may write to a socket only
+	// when the write cannot wait for the client.
+	inline func() bool
 }
 
 // enqueue asks for e to be woken for a new state. A connection already waiting for its turn is
@@ -77,14 +82,62 @@ func (p *statePacer) run() {
 		}
 		batch, p.queue = p.queue, batch[:0]
 		p.mu.Unlock()
-		for i, e := range batch {
-			p.waitForRoom(stall)
-			e.queued.Store(false)
-			p.woken.Add(1)
-			e.wake()
-			batch[i] = nil
-		}
+		p.serve(batch, stall)
+		clear(batch)
 	}
+}
+
+// inlineShard is the smallest share of a batch worth a goroutine of its own: the inline writes
+// of a broadcast to thousands of watchers are system calls, and one goroutine making them all
+// kept the server on one core while the other idled (BENCHMARKS.md, fanout).
+const inlineShard = 256
+
+// serve gives each entry of batch its turn: the inline path first, shared among up to
+// GOMAXPROCS goroutines for a long batch, then a wake-up for the entries it did not serve.
+func (p *statePacer) serve(batch []*paceEntry, stall *time.Timer) {
+	shards := min(runtime.GOMAXPROCS(0), len(batch)/inlineShard)
+	var left []*paceEntry
+	if shards > 1 {
+		lefts := make([][]*paceEntry, shards)
+		var wg sync.WaitGroup
+		for i := range shards {
+			part := batch[i*len(batch)/shards : (i+1)*len(batch)/shards]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				lefts[i] = serveInline(part)
+			}()
+		}
+		wg.Wait()
+		for _, l := range lefts {
+			left = append(left, l...)
+		}
+	} else {
+		left = serveInline(batch)
+	}
+	for _, e := range left {
+		p.waitForRoom(stall)
+		e.queued.Store(false)
+		p.woken.Add(1)
+		e.wake()
+	}
+}
+
+// serveInline tries the inline path of each entry of part and returns, in part's own backing
+// array, those that still need waking.
+func serveInline(part []*paceEntry) []*paceEntry {
+	left := part[:0]
+	for _, e := range part {
+		if e.inline != nil {
+			// A state published from here on queues the entry again.
+			e.queued.Store(false)
+			if e.inline() {
+				continue
+			}
+		}
+		left = append(left, e)
+	}
+	return left
 }
 
 // waitForRoom returns once fewer than stateWakeLimit woken writers have yet to run, or after

@@ -140,6 +140,64 @@ func TestStatePacer(t *testing.T) {
 	})
 }
 
+func TestStatePacerInline(t *testing.T) {
+	// Long enough to be shared among goroutines (serve), with every third entry declining.
+	const n = 4*inlineShard + 7
+	pw := newPacedWriters(n)
+	inlined := make([]atomic.Int64, n)
+	for i, e := range pw.entries {
+		e.inline = func() bool {
+			inlined[i].Add(1)
+			return i%3 != 0
+		}
+	}
+	for _, e := range pw.entries {
+		pw.p.enqueue(e)
+	}
+	declined := (n + 2) / 3
+	pw.run(declined, func() {})
+	for i := range n {
+		if got := inlined[i].Load(); got != 1 {
+			t.Fatalf("entry %d: inline tried %d times, want 1", i, got)
+		}
+		want := int64(0)
+		if i%3 == 0 {
+			want = 1
+		}
+		if got := pw.wakes[i].Load(); got != want {
+			t.Fatalf("entry %d (inline served: %v): woken %d times, want %d", i, i%3 != 0, got, want)
+		}
+	}
+	select {
+	case i := <-pw.woken:
+		t.Fatalf("entry %d woken although its inline path served it", i)
+	case <-time.After(20 * time.Millisecond):
+	}
+
+	t.Run("an entry queued again while its inline write runs is served again", func(t *testing.T) {
+		p := newStatePacer()
+		var calls atomic.Int64
+		served := make(chan struct{}, 2)
+		var e paceEntry
+		e.wake = func() { t.Error("woken although the inline path served it") }
+		e.inline = func() bool {
+			if calls.Add(1) == 1 {
+				p.enqueue(&e) // a newer state, published during the write
+			}
+			served <- struct{}{}
+			return true
+		}
+		p.enqueue(&e)
+		for range 2 {
+			select {
+			case <-served:
+			case <-time.After(time.Second):
+				t.Fatalf("served %d times, want 2", calls.Load())
+			}
+		}
+	})
+}
+
 func TestOnFreshStack(t *testing.T) {
 	t.Run("runs f to its end before returning", func(t *testing.T) {
 		done := false

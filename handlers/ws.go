@@ -156,7 +156,9 @@ type wsConn struct {
 	// writer for a state and has not had its room back (takeStateWake).
 	paced     paceEntry
 	stateWake atomic.Bool
-	pinger    *time.Timer // guarded by wmu
+	// sendQ tells whether a frame fits in the socket's send queue (writeInline).
+	sendQ  sendQueue
+	pinger *time.Timer // guarded by wmu
 	// The last state sent and when; only the running writer uses them.
 	lastSeq   int64
 	lastState time.Time
@@ -232,6 +234,9 @@ func (s *Server) newWSConn(conn *websocket.Conn, p *wsParams) *wsConn {
 	w.live = newLiveConn(sessionID, userID, p.addr)
 	w.live.wake = func() { w.kick() }
 	w.paced.wake = w.wakeForState
+	if w.sendQ = newSendQueue(conn.NetConn()); w.sendQ.usable() {
+		w.paced.inline = w.writeInline
+	}
 	return w
 }
 
@@ -527,10 +532,11 @@ func (w *wsConn) runWriter() {
 		}
 		// A quiet watcher's writer ends as soon as nothing waits: with thousands of watchers,
 		// writers that lingered after a broadcast all held a grown stack at once (BENCHMARKS.md,
-		// idle). A bidder's lingers, since its replies come in quick succession, and so does the
-		// writer of a watcher whose states come fast: starting one per state of a hot auction
-		// costs more than keeping it.
-		if !lingering && w.statesComeFast() {
+		// idle). A bidder's lingers, since its replies come in quick succession. So does the
+		// writer of a watcher whose states come fast, when the pacer cannot write them inline:
+		// starting one per state of a hot auction costs more than keeping it. Where it can, a
+		// lingering writer would only keep the pacer from the cheaper inline write.
+		if !lingering && !w.sendQ.usable() && w.statesComeFast() {
 			lingering = true
 		}
 		if !lingering && paceC == nil && w.park() {
@@ -604,9 +610,68 @@ func (w *wsConn) engineWake() {
 // wakeForState is the statePacer's wake-up, for a new state or a ping due. The room it took is
 // given back by the writer when it runs, or here when no writer will run again.
 func (w *wsConn) wakeForState() {
-	w.stateWake.Store(true)
+	if w.stateWake.Swap(true) {
+		// Woken again before the writer took the first wake-up: one run serves both, so one
+		// room is given back now.
+		w.s.live.pacer.ran()
+	}
 	if !w.kick() {
 		w.takeStateWake()
+	}
+}
+
+// writeInline is the pacer's cheap path for a state or a ping (paceEntry.inline): when no
+// writer runs, the state is not early for its pace, and the socket's send queue has room for
+// the frame, the pacer's goroutine writes it itself. Such a write cannot wait for the client,
+// so a slow client never holds the pacer up; otherwise it reports false and the connection's
+// writer is woken as before. Under a broadcast to 10,000 watchers, waking a goroutine per
+// frame cost as much CPU as the write system call itself (BENCHMARKS.md, fanout).
+//
+// It takes the writer's role the way kick does, so no writer run, and not stopWriter, writes
+// meanwhile, and hands the role on (park) when it is done.
+func (w *wsConn) writeInline() bool {
+	w.wmu.Lock()
+	if w.writerRunning || w.writerStopped {
+		w.wmu.Unlock()
+		return false
+	}
+	w.writerRunning = true
+	w.writers.Add(1)
+	w.wmu.Unlock()
+	defer w.writers.Done()
+
+	u := w.sub.Latest()
+	owesState := u.Seq > w.lastSeq
+	if (owesState && time.Since(w.lastState) < wsStateInterval) || !w.sendQ.hasRoom(len(u.JSON)+wsFrameOverhead) {
+		w.handOn()
+		return false
+	}
+	var err error
+	if w.pingDue.Swap(false) {
+		err = w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait))
+	}
+	if err == nil && owesState {
+		err = w.writeState()
+	}
+	if err != nil {
+		// The role stays taken, as after a writer run that failed: nothing writes again.
+		w.writeFailed()
+		return true
+	}
+	w.handOn()
+	return true
+}
+
+// wsFrameOverhead is the most a WebSocket frame adds to its payload: a server's frames carry a
+// header of at most 10 bytes and no mask; control frames are smaller than any state.
+const wsFrameOverhead = 14
+
+// handOn gives up the writer's role taken by writeInline, or hands it to a new writer run when
+// work is waiting.
+func (w *wsConn) handOn() {
+	if !w.park() {
+		w.writers.Add(1)
+		go w.runWriter()
 	}
 }
 

@@ -31,6 +31,12 @@ func listen(t *testing.T, e *env) string {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
+	return serveOn(t, e, ln)
+}
+
+// serveOn serves e's app on ln, as listen does.
+func serveOn(t *testing.T, e *env, ln net.Listener) string {
+	t.Helper()
 	served := make(chan error, 1)
 	go func() { served <- e.app.Listener(ln) }()
 	t.Cleanup(func() {

@@ -166,19 +166,28 @@ func (s *Server) render(c *fiber.Ctx, status int, name string, p page) error {
 	p.CSRF = token
 	p.Now = s.now().UTC()
 	p.ServerTime = auction.FormatTime(p.Now)
+	html, err := s.execute(c, name, p)
+	if err != nil {
+		return err
+	}
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return c.Send(html)
+}
+
+// execute renders the page template name with p.
+func (s *Server) execute(c *fiber.Ctx, name string, p page) ([]byte, error) {
 	// The engine is called directly rather than through c.Render, which builds a lazy index of
 	// mounted apps on its first call without a lock: a data race between the first page views.
 	views := c.App().Config().Views
 	if views == nil {
-		return errors.New("render: no page templates configured")
+		return nil, errors.New("render: no page templates configured")
 	}
 	var buf bytes.Buffer
 	if err := views.Render(&buf, name, p); err != nil {
-		return fmt.Errorf("render %s: %w", name, err)
+		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
-	c.Status(status)
-	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return c.Send(buf.Bytes())
+	return buf.Bytes(), nil
 }
 
 // pageErrors sets the headers every page shares and turns an error of the handlers after it

@@ -141,6 +141,8 @@ type auctionData struct {
 	// RequestID makes the no-JS bid form idempotent: a double click sends the same id twice,
 	// and the engine places the bid once.
 	RequestID string
+	// TimeLeft is the countdown until the end, as the server's clock sees it.
+	TimeLeft string
 }
 
 // auctionPage shows one auction, live: GET /auctions/{id}. The state comes from the auction's
@@ -169,6 +171,7 @@ func (s *Server) auctionPage(c *fiber.Ctx) error {
 		PriceLabel: card.PriceLabel,
 		WinnerText: winnerText(view),
 		RequestID:  requestID,
+		TimeLeft:   timeLeft(view.EndsAt, s.now()),
 	}
 	if met := view.ReserveMet; met != nil {
 		data.ReserveText, data.ReserveMet = "Reserve not met", "false"
@@ -190,12 +193,46 @@ func (s *Server) auctionPage(c *fiber.Ctx) error {
 	} else {
 		data.Anonymous = true
 	}
-	return s.render(c, fiber.StatusOK, "auction", page{
+	pg := page{
 		Title:   view.Title,
 		Nav:     "auctions",
 		Scripts: []string{"/static/js/format.js", "/static/js/auction.js"},
 		Data:    data,
-	})
+	}
+	if data.Anonymous && data.Flash == nil {
+		return s.renderAnonAuction(c, view, pg, data)
+	}
+	return s.render(c, fiber.StatusOK, "auction", pg)
+}
+
+// renderAnonAuction serves the auction page to a visitor who is not signed in from the page
+// cache (anonPages), rendering it into the cache first when the auction has changed since.
+func (s *Server) renderAnonAuction(c *fiber.Ctx, view auction.View, p page, data auctionData) error {
+	csrf, err := s.pageCSRFToken(c)
+	if err != nil {
+		return err
+	}
+	holes := pageHoles{CSRF: csrf, RequestID: data.RequestID, TimeLeft: data.TimeLeft, ServerTime: view.ServerTime}
+	if !holes.safe() {
+		return s.render(c, fiber.StatusOK, "auction", p)
+	}
+	cached := s.anonPages.lookup(view.ID, view.Seq)
+	if cached == nil {
+		marks := s.anonPages.marks
+		data.RequestID, data.TimeLeft, data.View.ServerTime = marks.RequestID, marks.TimeLeft, marks.ServerTime
+		p.Data, p.CSRF = data, marks.CSRF
+		p.Now = s.now().UTC()
+		p.ServerTime = auction.FormatTime(p.Now)
+		html, err := s.execute(c, "auction", p)
+		if err != nil {
+			return err
+		}
+		cached = s.anonPages.splice(view.Seq, html)
+		s.anonPages.store(view.ID, cached)
+	}
+	c.Status(fiber.StatusOK)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return c.Send(cached.fill(holes))
 }
 
 // winnerText is the outcome of a finished auction as #winner shows it, or "" while it runs.

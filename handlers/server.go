@@ -161,6 +161,8 @@ type Server struct {
 	live *liveHub
 	// metrics is exported at /metrics.
 	metrics *Metrics
+	// anonPages caches auction pages as anonymous visitors see them (pages_cache.go).
+	anonPages *anonPages
 }
 
 // New returns a Server. logger may be nil, which means slog.Default().
@@ -192,6 +194,7 @@ func New(cfg Config, store *models.Store, engine *auction.Engine, logger *slog.L
 	}
 	s.dummyHash = h
 	s.live = newLiveHub(s)
+	s.anonPages = newAnonPages()
 	s.onLogout = s.live.closeSession
 	s.metrics = cfg.Metrics
 	if s.metrics == nil {

@@ -20,12 +20,7 @@ type sendQueue struct {
 // newSendQueue returns the send queue of conn, or one whose hasRoom is always false when
 // conn is not a TCP socket of this process (TLS, or a test's pipe).
 func newSendQueue(conn net.Conn) sendQueue {
-	if u, ok := conn.(interface{ UnsafeConn() net.Conn }); ok {
-		// fasthttp wraps a hijacked connection to replay what it had buffered; writes go
-		// straight to the socket underneath.
-		conn = u.UnsafeConn()
-	}
-	sc, ok := conn.(syscall.Conn)
+	sc, ok := socketOf(conn).(syscall.Conn)
 	if !ok {
 		return sendQueue{}
 	}

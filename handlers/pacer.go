@@ -33,10 +33,15 @@ type statePacer struct {
 	woken atomic.Int64
 	// room holds a token when woken fell below the limit, for the pacer to wait on.
 	room chan struct{}
+	// inlineWorkers is how many goroutines share a long batch's inline writes: all processors
+	// but one, which is left to the bids. With both of two cores writing, the fanout
+	// scenario's bidder waited 44 ms for its acknowledgement instead of 14, and its watchers
+	// got each state later, not sooner (BENCHMARKS.md).
+	inlineWorkers int
 }
 
 func newStatePacer() *statePacer {
-	return &statePacer{room: make(chan struct{}, 1)}
+	return &statePacer{room: make(chan struct{}, 1), inlineWorkers: max(1, runtime.GOMAXPROCS(0)-1)}
 }
 
 // paceEntry is one connection's place in the statePacer.
@@ -87,15 +92,13 @@ func (p *statePacer) run() {
 	}
 }
 
-// inlineShard is the smallest share of a batch worth a goroutine of its own: the inline writes
-// of a broadcast to thousands of watchers are system calls, and one goroutine making them all
-// kept the server on one core while the other idled (BENCHMARKS.md, fanout).
+// inlineShard is the smallest share of a batch worth a goroutine of its own.
 const inlineShard = 256
 
 // serve gives each entry of batch its turn: the inline path first, shared among up to
-// GOMAXPROCS goroutines for a long batch, then a wake-up for the entries it did not serve.
+// inlineWorkers goroutines for a long batch, then a wake-up for the entries it did not serve.
 func (p *statePacer) serve(batch []*paceEntry, stall *time.Timer) {
-	shards := min(runtime.GOMAXPROCS(0), len(batch)/inlineShard)
+	shards := min(p.inlineWorkers, len(batch)/inlineShard)
 	var left []*paceEntry
 	if shards > 1 {
 		lefts := make([][]*paceEntry, shards)

@@ -144,6 +144,7 @@ func TestStatePacerInline(t *testing.T) {
 	// Long enough to be shared among goroutines (serve), with every third entry declining.
 	const n = 4*inlineShard + 7
 	pw := newPacedWriters(n)
+	pw.p.inlineWorkers = 3
 	inlined := make([]atomic.Int64, n)
 	for i, e := range pw.entries {
 		e.inline = func() bool {

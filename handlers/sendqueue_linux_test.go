@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func TestSendQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close() // never read: the server's queue fills
+	defer client.Close()
 	server, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -39,16 +40,45 @@ func TestSendQueue(t *testing.T) {
 		t.Fatalf("room for %d bytes with a budget of %d", q.budget+1, q.budget)
 	}
 
-	// Fill the client's receive buffer and the server's send queue.
+	// The client reads nothing: fill its receive buffer and the server's send queue, counting
+	// the writes as the WebSocket writer does.
 	chunk := make([]byte, 4096)
 	_ = server.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 	for {
-		if _, err := server.Write(chunk); err != nil {
+		n, err := server.Write(chunk)
+		q.wrote(n)
+		if err != nil {
 			break
 		}
 	}
 	if q.hasRoom(100) {
 		t.Fatal("room reported in the send queue of a client that reads nothing")
+	}
+
+	// Once the client has read it all, the kernel is asked again and there is room.
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q.credit = 0 // ask the kernel
+		if q.hasRoom(100) && q.credit == q.budget-controlReserve {
+			break // the queue is empty
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("credit %d after the client read everything, want %d", q.credit, q.budget-controlReserve)
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// Bytes the library writes on its own (pongs) use up the known room: while what is left
+	// suffices, the kernel is not asked.
+	q.credit = 1000
+	q.wroteControl(600)
+	if !q.hasRoom(300) || q.credit != 400 {
+		t.Fatalf("credit %d after 600 control bytes of 1000, want 400 and room for 300", q.credit)
+	}
+	q.wroteControl(200)
+	if !q.hasRoom(300) || q.credit != q.budget-controlReserve {
+		t.Fatalf("credit %d once it ran short, want the kernel's answer %d", q.credit, q.budget-controlReserve)
 	}
 
 	a, b := net.Pipe()

@@ -160,7 +160,7 @@ type wsConn struct {
 	stateWake atomic.Bool
 	// sendQ tells whether a frame fits in the socket's send queue (writeInline). socket is
 	// where data frames are written (wsframes.go).
-	sendQ  sendQueue
+	sendQ  *sendQueue
 	socket net.Conn
 	pinger *time.Timer // guarded by wmu
 	// The last state sent and when; only the running writer uses them.
@@ -292,6 +292,7 @@ func (w *wsConn) start() bool {
 		w.extendReadDeadline()
 		return nil
 	})
+	conn.SetPingHandler(w.answerPing)
 	w.sub.SetWake(w.engineWake)
 	w.wmu.Lock()
 	w.pinger = time.AfterFunc(wsPingInterval, w.pingTick)
@@ -575,7 +576,7 @@ func (w *wsConn) runWriter() {
 			lingering = true
 		case <-w.wakeC:
 			if w.pingDue.Swap(false) {
-				err = w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait))
+				err = w.ping()
 			}
 		case <-lingerC:
 			// A paced state is owed, or there was work in the last period: stay.
@@ -653,7 +654,7 @@ func (w *wsConn) writeInline() bool {
 	}
 	var err error
 	if w.pingDue.Swap(false) {
-		err = w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait))
+		err = w.ping()
 	}
 	if err == nil && owesState {
 		err = w.writeState()
@@ -666,6 +667,23 @@ func (w *wsConn) writeInline() bool {
 	w.handOn()
 	return true
 }
+
+// ping sends a ping frame (2 bytes: no payload).
+func (w *wsConn) ping() error {
+	w.sendQ.wrote(2)
+	return w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait))
+}
+
+// answerPing is the library's default ping handler, with the pong counted in the send queue.
+func (w *wsConn) answerPing(data string) error {
+	w.sendQ.wroteControl(2 + len(data))
+	// A best effort, as the default's: a pong that cannot go out ends nothing.
+	_ = w.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wsPongWriteWait))
+	return nil
+}
+
+// wsPongWriteWait bounds writing a pong, as the library's default ping handler does.
+const wsPongWriteWait = time.Second
 
 // wsFrameOverhead is the most a WebSocket frame adds to its payload: a server's frames carry a
 // header of at most 10 bytes and no mask; control frames are smaller than any state.
@@ -784,6 +802,7 @@ func (w *wsConn) send(msg []byte, withState, gather bool) error {
 	if len(out) > 0 {
 		if err = w.socket.SetWriteDeadline(time.Now().Add(wsWriteWait)); err == nil {
 			_, err = w.socket.Write(out)
+			w.sendQ.wrote(len(out))
 		}
 	}
 	if cap(out) <= 4*wsGatherMax {

@@ -16,12 +16,14 @@ import (
 
 // Config is everything a scenario needs; main fills it from the flags, tests directly.
 type Config struct {
-	URL       string
-	Duration  time.Duration
-	JSONPath  string
-	PID       int
-	AdminUser string
-	AdminPass string
+	// CPUProfile, when set, is where the bench writes its own CPU profile.
+	CPUProfile string
+	URL        string
+	Duration   time.Duration
+	JSONPath   string
+	PID        int
+	AdminUser  string
+	AdminPass  string
 
 	Bidders           int     // hot, many
 	MaxFraction       float64 // hot, many

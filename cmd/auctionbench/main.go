@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -65,6 +66,14 @@ func mainExit(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(sigCtx, timeout)
 	defer cancel()
 
+	if cfg.CPUProfile != "" {
+		stopProfile, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "auctionbench: "+err.Error())
+			return 1
+		}
+		defer stopProfile()
+	}
 	res, err := run(ctx, cfg, scenario)
 	if err != nil {
 		switch {
@@ -118,6 +127,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, string, time.Duration, 
 	fs.IntVar(&cfg.Conns, "conns", 10000, "idle connections (idle)")
 	fs.DurationVar(&cfg.Settle, "settle", 5*time.Second, "how long idle connections are held before memory is read (idle)")
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 200, "connections opened at once")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile to this `file` (to see what the load tool itself costs)")
 
 	if err := fs.Parse(args); err != nil {
 		return cfg, "", 0, err
@@ -185,4 +195,20 @@ func run(ctx context.Context, cfg Config, scenario string) (*Result, error) {
 		return b.runIdle(ctx)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", scenario)
+}
+
+// startCPUProfile profiles this process into path until the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -431,6 +431,9 @@ func TestEngineSlowWatcherConflation(t *testing.T) {
 		if snap := slow.Snapshot().View; snap.ID != id || snap.CurrentPrice != nil {
 			t.Fatalf("snapshot: %+v", snap)
 		}
+		if again := slow.Snapshot(); again != nil {
+			t.Fatalf("the snapshot was handed out twice (seq %d): a long-lived watcher keeps it", again.Seq)
+		}
 		var last BidResult
 		for i := range 40 {
 			bidder := []UserRef{ann, bob}[i%2]

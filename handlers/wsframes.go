@@ -11,7 +11,9 @@ import (
 // about as much as all the rest of a bid (BENCHMARKS.md, many). The frames are built here, as
 // RFC 6455 §5.2 lays them out, and written to the socket directly; the library's own writes
 // (its answers to pings and close frames) are whole single writes too, and the socket orders
-// concurrent writes one after another, so frames never interleave.
+// concurrent writes one after another, so frames never interleave. The library's pong sets the
+// socket's write deadline to a second, as it always did; a data write that is stuck at that
+// moment, because the client pings but does not read, then fails sooner than wsWriteWait.
 
 // appendTextFrame appends payload as one unmasked, final text frame, as a server sends it.
 func appendTextFrame(dst, payload []byte) []byte {

@@ -24,7 +24,9 @@ type Options struct {
 	SweepInterval time.Duration
 	// MaxBatch bounds the commands decided between two commits, and so one transaction's size.
 	MaxBatch int
-	// MailboxSize is each actor's command queue.
+	// MailboxSize is each actor's command queue. A full queue makes callers wait to send,
+	// which costs nothing more than waiting for the answer; the buffer itself is allocated
+	// whole with each actor, so it is kept small (DefaultMailboxSize).
 	MailboxSize int
 	// CommitTimeout bounds one database transaction.
 	CommitTimeout time.Duration
@@ -44,6 +46,11 @@ type Options struct {
 	Committers int
 }
 
+// DefaultMailboxSize is an actor's command queue unless Options say otherwise. At 1,024 commands
+// of about 100 bytes, each actor held 108 KiB from its start: 109 MB for the 1,000 auctions of
+// the many benchmark (BENCHMARKS.md), a gigabyte for 10,000 auctions with watchers.
+const DefaultMailboxSize = 64
+
 func (o Options) withDefaults() Options {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 2 * time.Minute
@@ -55,7 +62,7 @@ func (o Options) withDefaults() Options {
 		o.MaxBatch = 512
 	}
 	if o.MailboxSize <= 0 {
-		o.MailboxSize = 1024
+		o.MailboxSize = DefaultMailboxSize
 	}
 	if o.CommitTimeout <= 0 {
 		o.CommitTimeout = 10 * time.Second

@@ -117,7 +117,7 @@ type actor struct {
 	state     State // every decision so far, committed or not
 	committed State // as stored in the database
 	requests  map[requestKey]*requestEntry
-	subs      map[*Subscription]struct{}
+	subs      subSet
 	// byUser indexes signed-in watchers, so an outbid notice finds its user's connections
 	// without scanning every watcher.
 	byUser     map[int64]map[*Subscription]struct{}
@@ -145,7 +145,7 @@ func newActor(e *Engine, id int64) *actor {
 		mailbox:    make(chan command, e.opts.MailboxSize),
 		done:       make(chan struct{}),
 		requests:   make(map[requestKey]*requestEntry),
-		subs:       make(map[*Subscription]struct{}),
+		subs:       newSubSet(),
 		byUser:     make(map[int64]map[*Subscription]struct{}),
 		pending:    &batch{},
 		commitDone: make(chan commitResult, 1),
@@ -257,7 +257,7 @@ func (a *actor) load() error {
 		return fmt.Errorf("load photos of auction %d: %w", a.id, err)
 	}
 	a.committed = stateFromRow(row)
-	a.committed.Watchers = len(a.subs)
+	a.committed.Watchers = a.subs.len()
 	a.state = a.committed
 	a.lastUpdate = nil
 	return nil
@@ -408,7 +408,7 @@ func (a *actor) refuse(cmd command, err error) {
 func (a *actor) handleSubscribe(cmd command) {
 	// The snapshot counts the new watcher already: a person should see themselves counted.
 	shown := a.committed
-	shown.Watchers = len(a.subs) + 1
+	shown.Watchers = a.subs.len() + 1
 	snapshot, err := newUpdate(&shown, a.now())
 	if err != nil {
 		panic(fmt.Sprintf("encoding an auction view cannot fail: %v", err))
@@ -416,7 +416,7 @@ func (a *actor) handleSubscribe(cmd command) {
 	sub := newSubscription(a.id, cmd.user.ID, snapshot)
 	sub.unsubscribe = func() { a.engine.unsubscribe(a, sub) }
 	sub.dropped = a.engine.opts.Metrics.WatcherDropped
-	a.subs[sub] = struct{}{}
+	a.subs.add(sub)
 	if sub.userID != 0 {
 		if a.byUser[sub.userID] == nil {
 			a.byUser[sub.userID] = make(map[*Subscription]struct{})
@@ -428,10 +428,10 @@ func (a *actor) handleSubscribe(cmd command) {
 }
 
 func (a *actor) removeSubscription(sub *Subscription) {
-	if _, ok := a.subs[sub]; !ok {
+	if !a.subs.has(sub) {
 		return
 	}
-	delete(a.subs, sub)
+	a.subs.remove(sub)
 	if mine := a.byUser[sub.userID]; mine != nil {
 		delete(mine, sub)
 		if len(mine) == 0 {
@@ -446,8 +446,8 @@ func (a *actor) removeSubscription(sub *Subscription) {
 // watchers): the new count rides along with the next real change, or is applied on its own
 // after WatchersDelay.
 func (a *actor) setWatchers() {
-	a.watchers.Store(int64(len(a.subs)))
-	if a.state.Watchers == len(a.subs) || a.watchersDue {
+	a.watchers.Store(int64(a.subs.len()))
+	if a.state.Watchers == a.subs.len() || a.watchersDue {
 		return
 	}
 	a.watchersDue = true
@@ -457,15 +457,15 @@ func (a *actor) setWatchers() {
 // applyWatchers makes the current watcher count a state change of its own.
 func (a *actor) applyWatchers() {
 	a.watchersDue = false
-	if a.state.Watchers != len(a.subs) {
-		a.state.Watchers = len(a.subs)
+	if a.state.Watchers != a.subs.len() {
+		a.state.Watchers = a.subs.len()
 		a.state.Seq++
 	}
 }
 
 // includeWatchers puts the current watcher count into a state that changes anyway.
 func (a *actor) includeWatchers() {
-	a.state.Watchers = len(a.subs)
+	a.state.Watchers = a.subs.len()
 	if a.watchersDue {
 		a.watchersDue = false
 		a.watchersTimer.Stop()
@@ -640,11 +640,11 @@ func (a *actor) view() View { return NewView(&a.committed, a.now()) }
 
 // broadcast publishes the committed state to every watcher without waiting for any.
 func (a *actor) broadcast() {
-	if len(a.subs) == 0 {
+	if a.subs.len() == 0 {
 		return
 	}
 	u := a.currentUpdate()
-	for s := range a.subs {
+	for _, s := range a.subs.all() {
 		s.publish(u)
 	}
 }
@@ -690,7 +690,7 @@ func (a *actor) armDeadline() {
 // the check and the removal one step for senders that look the actor up; a command that slipped
 // into the mailbox after the check is retried by its sender on a fresh actor.
 func (a *actor) stopIfIdle() bool {
-	if len(a.subs) > 0 || a.inflight != nil || a.dirty() || !a.pending.empty() || a.watchersDue {
+	if a.subs.len() > 0 || a.inflight != nil || a.dirty() || !a.pending.empty() || a.watchersDue {
 		a.idle.Reset(a.engine.opts.IdleTimeout)
 		return false
 	}
@@ -713,7 +713,7 @@ func (a *actor) shutdown() {
 	for _, r := range b.replies {
 		a.answer(r, nil, nil)
 	}
-	for s := range a.subs {
+	for _, s := range a.subs.all() {
 		s.end(ErrShutdown)
 	}
 	a.engine.forget(a)

@@ -158,10 +158,6 @@ func (s *Server) auctionPage(c *fiber.Ctx) error {
 		return err
 	}
 	view, bids, photos := p.View, p.Bids, p.Photos
-	requestID, err := newToken()
-	if err != nil {
-		return err
-	}
 	card := newAuctionCard(view, "")
 	data := auctionData{
 		View:       view,
@@ -170,7 +166,6 @@ func (s *Server) auctionPage(c *fiber.Ctx) error {
 		Price:      card.Price,
 		PriceLabel: card.PriceLabel,
 		WinnerText: winnerText(view),
-		RequestID:  requestID,
 		TimeLeft:   timeLeft(view.EndsAt, s.now()),
 	}
 	if met := view.ReserveMet; met != nil {
@@ -190,6 +185,11 @@ func (s *Server) auctionPage(c *fiber.Ctx) error {
 		data.IsSeller = id.user.ID == view.Seller.ID
 		data.CanBid = biddable && !data.IsSeller
 		data.CanBuy = data.CanBid && view.Status == auction.StatusOpen && view.BuyNowPrice != nil && view.BidCount == 0
+		if data.CanBid {
+			if data.RequestID, err = newToken(); err != nil {
+				return err
+			}
+		}
 	} else {
 		data.Anonymous = true
 	}
@@ -212,14 +212,14 @@ func (s *Server) renderAnonAuction(c *fiber.Ctx, view auction.View, p page, data
 	if err != nil {
 		return err
 	}
-	holes := pageHoles{CSRF: csrf, RequestID: data.RequestID, TimeLeft: data.TimeLeft, ServerTime: view.ServerTime}
+	holes := pageHoles{CSRF: csrf, TimeLeft: data.TimeLeft, ServerTime: view.ServerTime}
 	if !holes.safe() {
 		return s.render(c, fiber.StatusOK, "auction", p)
 	}
 	cached := s.anonPages.lookup(view.ID, view.Seq)
 	if cached == nil {
 		marks := s.anonPages.marks
-		data.RequestID, data.TimeLeft, data.View.ServerTime = marks.RequestID, marks.TimeLeft, marks.ServerTime
+		data.TimeLeft, data.View.ServerTime = marks.TimeLeft, marks.ServerTime
 		p.Data, p.CSRF = data, marks.CSRF
 		p.Now = s.now().UTC()
 		p.ServerTime = auction.FormatTime(p.Now)

@@ -8,19 +8,17 @@ import (
 )
 
 // pageHoles are the parts of a cached page that differ from one request to the next. Each is
-// written into the page's HTML as it is, so each must be holeSafe.
+// written into the page's HTML as it is, so each must be holeSafe. (The bid form's request id
+// differs too, but a visitor who is not signed in gets no bid form.)
 type pageHoles struct {
-	CSRF      string // the visitor's CSRF token
-	RequestID string // the bid form's idempotency key
-	TimeLeft  string // the countdown as the server's clock sees it now
+	CSRF     string // the visitor's CSRF token
+	TimeLeft string // the countdown as the server's clock sees it now
 	// ServerTime is the server_time of the auction object in the page's initial state, which
 	// the live script sets its clock by.
 	ServerTime string
 }
 
-func (h pageHoles) list() [4]string {
-	return [4]string{h.CSRF, h.RequestID, h.TimeLeft, h.ServerTime}
-}
+func (h pageHoles) list() [3]string { return [3]string{h.CSRF, h.TimeLeft, h.ServerTime} }
 
 // safe reports whether every hole is holeSafe.
 func (h pageHoles) safe() bool {
@@ -69,7 +67,7 @@ func newAnonPages() *anonPages {
 		return "hole" + name + hex.EncodeToString(b)
 	}
 	return &anonPages{
-		marks: pageHoles{CSRF: mark("csrf"), RequestID: mark("rid"), TimeLeft: mark("left"), ServerTime: mark("now")},
+		marks: pageHoles{CSRF: mark("csrf"), TimeLeft: mark("left"), ServerTime: mark("now")},
 		pages: make(map[int64]*splicedPage),
 	}
 }

@@ -117,7 +117,8 @@ func (s *Server) newUpgrader(pool *sync.Pool) fiber.Handler {
 }
 
 // wsConn is one WebSocket connection. The handler's goroutine reads and answers bids; a writer
-// goroutine alone writes data frames. The writer runs only while there is something to write:
+// goroutine alone writes data frames, or the hub's pacer while it holds the writer's role for
+// one state (writeInline). The writer runs only while there is something to write:
 // whatever makes work for it (a new state, an outbid notice, a reply, a close request, a ping
 // due) calls kick, which starts one if none runs, and a writer with nothing to do for
 // wsWriterLinger ends. An idle watcher then holds one goroutine, not two: 10,000 idle watchers

@@ -1,19 +1,11 @@
 package handlers
 
 import (
-	"errors"
-	"fmt"
-	"net"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	fws "github.com/fasthttp/websocket"
-	"golang.org/x/sys/unix"
 )
 
 // runningWriters counts the goroutines in a WebSocket writer run. The tests of this package do
@@ -65,138 +57,4 @@ func TestWSWriterOnlyWhileThereIsWork(t *testing.T) {
 		bobWS.expectClose(fws.CloseNormalClosure)
 		watcher.until("the state after the logout", func(m liveMsg) bool { return m.Type == "auction" && m.Auction.Watchers == 2 })
 	})
-}
-
-// A watcher that stops reading never holds up the others. While its socket's send queue has
-// room, the pacer writes its states itself (writeInline); once the queue is full, they wait for
-// the connection's own writer, and every other watcher still gets each state at once.
-func TestWSStuckWatcherHoldsUpNoOne(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *env) {
-		ann := e.signup("ann")
-		bidders := []session{e.signup("bob"), e.signup("cyd")}
-		// Large states fill the stuck watcher's buffers in a few dozen frames.
-		a := e.createAuction(ann, map[string]any{"description": strings.Repeat("A fine lamp. ", 150)})
-		// A fixed, small send buffer (Linux grows a loopback socket's to megabytes), so that
-		// the stuck watcher's queue fills in a few dozen states.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := serveOn(t, e, smallSendBuffers{ln.(*net.TCPListener)})
-
-		stuck := dialStuck(t, addr, a.ID)
-		defer stuck.Close()
-		watcher, _ := connect(t, addr, a.ID)
-		var ws []*wsClient
-		for _, b := range bidders {
-			c, _ := connect(t, addr, a.ID, as(b))
-			ws = append(ws, c)
-		}
-
-		price := 10
-		for i := range 60 {
-			amount := itoa(int64(price)) + ".00"
-			expectAccepted(t, ws[i%2].bid("r"+itoa(int64(i)), amount), amount, true)
-			start := time.Now()
-			_ = watcher.conn.SetReadDeadline(start.Add(3 * time.Second))
-			for {
-				_, data, err := watcher.conn.ReadMessage()
-				if err != nil {
-					t.Fatalf("bid %d: the reading watcher did not get its state (%v after %v)", i+1, err, time.Since(start))
-				}
-				if strings.Contains(string(data), `"bid_count":`+itoa(int64(i+1))+`,`) {
-					break
-				}
-			}
-			price++
-			time.Sleep(wsStateInterval) // one state frame each for the stuck watcher
-		}
-		if n := unreadBytes(t, stuck); n < 4<<10 {
-			t.Fatalf("the stuck watcher holds only %d unread bytes: its receive buffer never filled", n)
-		}
-		if q := serverSendQueue(t, stuck); q < 8<<10 {
-			t.Fatalf("the server queued only %d bytes for the stuck watcher: its send buffer never filled", q)
-		}
-	})
-}
-
-// smallSendBuffers gives each accepted connection a 16 KiB send buffer.
-type smallSendBuffers struct{ *net.TCPListener }
-
-func (l smallSendBuffers) Accept() (net.Conn, error) {
-	c, err := l.AcceptTCP()
-	if err != nil {
-		return nil, err
-	}
-	return c, c.SetWriteBuffer(8 << 10) // Linux doubles it
-}
-
-// dialStuck opens a WebSocket to the auction with a small receive buffer and never reads it.
-func dialStuck(t *testing.T, addr string, id int64) *net.TCPConn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		return errors.Join(err, serr)
-	}}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := "GET /ws/auctions/" + itoa(id) + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := conn.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
-	return conn.(*net.TCPConn)
-}
-
-// serverSendQueue is what the server's side of conn has queued and not had acknowledged, read
-// from the kernel's socket table.
-func serverSendQueue(t *testing.T, conn *net.TCPConn) int {
-	t.Helper()
-	// The server's side of conn has conn's remote address as its local one.
-	local := conn.RemoteAddr().(*net.TCPAddr)
-	remote := conn.LocalAddr().(*net.TCPAddr)
-	data, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := fmt.Sprintf("%s %s", procAddr(local), procAddr(remote))
-	for _, line := range strings.Split(string(data), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 4 && f[1]+" "+f[2] == want {
-			// tx_queue:rx_queue, in hex.
-			q, err := strconv.ParseInt(strings.SplitN(f[4], ":", 2)[0], 16, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return int(q)
-		}
-	}
-	t.Fatalf("no socket %s in /proc/net/tcp", want)
-	return 0
-}
-
-// procAddr is a 127.0.0.1 address as /proc/net/tcp writes it.
-func procAddr(a *net.TCPAddr) string {
-	ip := a.IP.To4()
-	return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], a.Port)
-}
-
-// unreadBytes is what the kernel holds for conn that nobody has read.
-func unreadBytes(t *testing.T, conn *net.TCPConn) int {
-	t.Helper()
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	var ierr error
-	if err := raw.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil || ierr != nil {
-		t.Fatal(err, ierr)
-	}
-	return n
 }

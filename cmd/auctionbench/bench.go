@@ -35,6 +35,9 @@ type Config struct {
 	Settle            time.Duration
 
 	DialConcurrency int
+	// WatcherIO chooses how watchers are read (fanout, idle): watcherIOAuto, watcherIOEpoll or
+	// watcherIOGoroutine.
+	WatcherIO string
 	// Progress receives a status line every ProgressEvery (stderr in main).
 	Progress      io.Writer
 	ProgressEvery time.Duration

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,41 +21,36 @@ import (
 // from bid_count 3 to 6 (conflation) gets delays for changes 4, 5 and 6 at that moment, and has
 // skipped 2 states.
 
-// watcher is one anonymous connection following the auction.
+// watcher is one anonymous connection following the auction, read by a watcherPool.
 type watcher struct {
-	conn *liveConn
 	// The newest state seen; read by the main goroutine while the reader runs.
 	seq   atomic.Int64
 	count atomic.Int64
 	price atomic.Pointer[string]
+	// endCode is the close code the server sent (or -1 for a broken connection) when the
+	// connection ended before the bench closed it; 0 otherwise.
+	endCode atomic.Int64
 
-	// Reader-only until the read loop has ended. recv[i] is when the watcher first held a state
+	// Reader-only until the pool is closed. recv[i] is when the watcher first held a state
 	// with bid_count >= first+i, as time since the run's t0.
 	first                       int64
 	recv                        []time.Duration
 	states, skipped, badAmounts int64
 }
 
-// connectWatchers opens n anonymous watchers on the auction, at most concurrency at a time,
-// and starts each one's reader (times counted from t0, readers told when each ends). keep
-// receives every connection so that the caller can close them all. It reports how long
-// connecting took.
-func (b *bench) connectWatchers(ctx context.Context, auctionID int64, n, concurrency int, t0 time.Time, readers *sync.WaitGroup, keep func(*liveConn)) ([]*watcher, time.Duration, error) {
+// connectWatchers opens n anonymous watchers on the auction through pool, at most concurrency
+// at a time. It reports how long connecting took.
+func (b *bench) connectWatchers(ctx context.Context, auctionID int64, n, concurrency int, pool watcherPool) ([]*watcher, time.Duration, error) {
 	watchers := make([]*watcher, n)
 	var connected atomic.Int64
 	b.prog.set(func() string { return fmt.Sprintf("connecting watchers %d/%d", connected.Load(), n) })
 	start := time.Now()
 	err := parallel(ctx, n, concurrency, func(ctx context.Context, i int) error {
-		c, snap, err := b.ws.dial(ctx, auctionID, "")
+		w, err := pool.open(ctx, auctionID)
 		if err != nil {
 			return err
 		}
-		keep(c)
-		w := &watcher{conn: c}
-		w.init(snap)
 		watchers[i] = w
-		readers.Add(1)
-		go w.readLoop(readers, t0)
 		connected.Add(1)
 		return nil
 	})
@@ -66,48 +60,40 @@ func (b *bench) connectWatchers(ctx context.Context, auctionID int64, n, concurr
 	return watchers, time.Since(start), nil
 }
 
-func (w *watcher) init(s liveState) {
+func newWatcher(s liveState) *watcher {
+	w := &watcher{first: s.BidCount + 1}
 	w.seq.Store(s.Seq)
 	w.count.Store(s.BidCount)
 	p := s.Price
 	w.price.Store(&p)
-	w.first = s.BidCount + 1
+	return w
 }
 
-// readLoop follows states until the connection ends.
-func (w *watcher) readLoop(wg *sync.WaitGroup, t0 time.Time) {
-	defer wg.Done()
-	for {
-		b, err := w.conn.read()
-		if err != nil {
-			w.conn.ended(err)
-			return
-		}
-		now := time.Since(t0)
-		m, err := parseLive(b)
-		if err != nil || !m.HasState {
-			continue
-		}
-		s := m.State
-		w.states++
-		if s.Price != "" && !isWireAmount(s.Price) {
-			w.badAmounts++
-		}
-		if s.Seq > w.seq.Load() {
-			p := s.Price
-			w.price.Store(&p)
-			w.seq.Store(s.Seq)
-		}
-		last := w.count.Load()
-		if s.BidCount <= last {
-			continue
-		}
-		for n := last + 1; n <= s.BidCount; n++ {
-			w.recv = append(w.recv, now)
-		}
-		w.skipped += s.BidCount - last - 1
-		w.count.Store(s.BidCount)
+// onMessage follows one message received at now (since t0).
+func (w *watcher) onMessage(b []byte, now time.Duration) {
+	m, err := parseLive(b)
+	if err != nil || !m.HasState {
+		return
 	}
+	s := m.State
+	w.states++
+	if s.Price != "" && !isWireAmount(s.Price) {
+		w.badAmounts++
+	}
+	if s.Seq > w.seq.Load() {
+		p := s.Price
+		w.price.Store(&p)
+		w.seq.Store(s.Seq)
+	}
+	last := w.count.Load()
+	if s.BidCount <= last {
+		return
+	}
+	for n := last + 1; n <= s.BidCount; n++ {
+		w.recv = append(w.recv, now)
+	}
+	w.skipped += s.BidCount - last - 1
+	w.count.Store(s.BidCount)
 }
 
 func (b *bench) runFanout(ctx context.Context) (*Result, error) {
@@ -164,7 +150,12 @@ func (b *bench) runFanout(ctx context.Context) (*Result, error) {
 	}
 
 	// The watchers.
-	watchers, connectTime, err := b.connectWatchers(ctx, auctionID, cfg.Watchers, cfg.DialConcurrency, t0, &live.readers, live.add)
+	pool, err := b.newWatcherPool(t0)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.closeAll()
+	watchers, connectTime, err := b.connectWatchers(ctx, auctionID, cfg.Watchers, cfg.DialConcurrency, pool)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +260,8 @@ func (b *bench) runFanout(ctx context.Context) (*Result, error) {
 			}
 		}
 	}
-	live.closeAll() // the read loops end here, so their own fields may be read below
+	live.closeAll()
+	pool.closeAll() // the watchers' readers end here, so their own fields may be read below
 
 	// Delays per (watcher, change), and per change the spread from the first watcher to hold it
 	// to the last.
@@ -294,7 +286,7 @@ func (b *bench) runFanout(ctx context.Context) (*Result, error) {
 		skipped += w.skipped
 		maxSkipped = max(maxSkipped, w.skipped)
 		badAmounts += w.badAmounts
-		if w.conn.endCode.Load() != 0 {
+		if w.endCode.Load() != 0 {
 			dropped++
 		}
 	}

@@ -29,9 +29,12 @@ func (b *bench) runIdle(ctx context.Context) (*Result, error) {
 
 	before := b.serverRSS(ctx)
 
-	var live connSet
-	defer live.closeAll()
-	watchers, connectTime, err := b.connectWatchers(ctx, auctionID, cfg.Conns, cfg.DialConcurrency, time.Now(), &live.readers, live.add)
+	pool, err := b.newWatcherPool(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	defer pool.closeAll()
+	watchers, connectTime, err := b.connectWatchers(ctx, auctionID, cfg.Conns, cfg.DialConcurrency, pool)
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +53,11 @@ func (b *bench) runIdle(ctx context.Context) (*Result, error) {
 	res.Measured = time.Since(held)
 	a, aerr := b.awaitWatchers(ctx, auctionID, int64(cfg.Conns), watcherCountWait)
 
-	live.closeAll()
+	pool.closeAll()
 	var states, dropped int64
 	for _, w := range watchers {
 		states += w.states
-		if w.conn.endCode.Load() != 0 {
+		if w.endCode.Load() != 0 {
 			dropped++
 		}
 	}

@@ -126,34 +126,37 @@ func TestSmoke(t *testing.T) {
 		requireOK(t, res)
 	})
 
-	t.Run("fanout", func(t *testing.T) {
-		cfg := smokeConfig(url, t)
-		cfg.Watchers, cfg.Rate = 20, 20
-		res, err := run(ctx, cfg, "fanout")
-		skipWithoutLive(t, err)
-		if err != nil {
-			t.Fatal(err)
-		}
-		requireOK(t, res)
-		changes, _ := metricValue(res, "price_changes").(int64)
-		if changes < 5 {
-			t.Errorf("only %d price changes in a second at 20/s", changes)
-		}
-		if got := res.Latencies[0].Count; got != 20*int(changes) {
-			t.Errorf("%d delivery delays, want %d", got, 20*changes)
-		}
-	})
+	// Both ways of reading watchers: goroutines run everywhere, epoll where auto picks it.
+	for _, io := range []string{watcherIOAuto, watcherIOGoroutine} {
+		t.Run("fanout/"+io, func(t *testing.T) {
+			cfg := smokeConfig(url, t)
+			cfg.Watchers, cfg.Rate, cfg.WatcherIO = 20, 20, io
+			res, err := run(ctx, cfg, "fanout")
+			skipWithoutLive(t, err)
+			if err != nil {
+				t.Fatal(err)
+			}
+			requireOK(t, res)
+			changes, _ := metricValue(res, "price_changes").(int64)
+			if changes < 5 {
+				t.Errorf("only %d price changes in a second at 20/s", changes)
+			}
+			if got := res.Latencies[0].Count; got != 20*int(changes) {
+				t.Errorf("%d delivery delays, want %d", got, 20*changes)
+			}
+		})
 
-	t.Run("idle", func(t *testing.T) {
-		cfg := smokeConfig(url, t)
-		cfg.Conns = 30
-		res, err := run(ctx, cfg, "idle")
-		skipWithoutLive(t, err)
-		if err != nil {
-			t.Fatal(err)
-		}
-		requireOK(t, res)
-	})
+		t.Run("idle/"+io, func(t *testing.T) {
+			cfg := smokeConfig(url, t)
+			cfg.Conns, cfg.WatcherIO = 30, io
+			res, err := run(ctx, cfg, "idle")
+			skipWithoutLive(t, err)
+			if err != nil {
+				t.Fatal(err)
+			}
+			requireOK(t, res)
+		})
+	}
 }
 
 // TestUnreachable checks the one-line error for a server that is not there.

@@ -42,6 +42,9 @@ func newWSDialer(httpBase string) *wsDialer {
 	}
 }
 
+// tls says whether the server is reached over TLS (wss://).
+func (w *wsDialer) tls() bool { return strings.HasPrefix(w.base, "wss:") }
+
 // dialAttempts and the backoff bound how long one connection may take to open.
 const (
 	dialAttempts   = 6

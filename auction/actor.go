@@ -533,14 +533,23 @@ func (a *actor) finishCommit(res commitResult) {
 
 // rememberBids keeps the newest committed bids, so the auction page needs no query for them.
 func (a *actor) rememberBids(b *batch) {
-	if len(b.bids) == 0 {
+	k := min(len(b.bids), RecentBids)
+	if k == 0 {
 		return
 	}
-	fresh := make([]BidView, 0, min(len(b.bids), RecentBids))
-	for i := len(b.bids) - 1; i >= 0 && len(fresh) < RecentBids; i-- {
-		fresh = append(fresh, bidView(b.bids[i], b.names[i]))
+	// In place, newest first: keep the newest RecentBids-k of the old list, moved down by k,
+	// and put the batch's newest k before them. Pages get a copy (Engine.Page), so nothing
+	// outside the actor shares this array, and a commit allocates nothing here.
+	keep := min(len(a.recent), RecentBids-k)
+	if cap(a.recent) < RecentBids {
+		a.recent = slices.Grow(a.recent, RecentBids-len(a.recent))
 	}
-	a.recent = append(fresh, a.recent[:min(len(a.recent), RecentBids-len(fresh))]...)
+	a.recent = a.recent[:keep+k]
+	copy(a.recent[k:], a.recent[:keep])
+	for i := range k {
+		j := len(b.bids) - 1 - i
+		a.recent[i] = bidView(b.bids[j], b.names[j])
+	}
 }
 
 func (a *actor) observeCommit(b *batch, took time.Duration) {

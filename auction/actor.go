@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -63,14 +64,32 @@ type requestKey struct {
 	id     string
 }
 
-// requestEntry is what a request id was answered, or, while its bid is not yet committed, who
-// else is waiting for that answer.
+// requestEntry is a request whose bid is decided but not yet committed, and who else is
+// waiting for its answer.
 type requestEntry struct {
-	key       requestKey
-	bid       BidRecord
-	leading   bool
-	committed bool
-	waiters   []chan result
+	key     requestKey
+	waiters []chan result
+}
+
+// storedRequests remembers which request ids the auction has stored, as 64-bit hashes in a map
+// the garbage collector need not scan: about 16 bytes per bid. Keeping each key and its answer
+// cost about 260 bytes per bid for as long as the actor lived (25 MB after the many
+// benchmark's 170,000 bids). A repeated request finds its hash here and reads its answer from
+// the database's unique index; a new one whose hash collides costs one lookup that finds
+// nothing, and is then decided as new.
+type storedRequests struct {
+	seed   maphash.Seed
+	hashes map[uint64]struct{}
+}
+
+func newStoredRequests(n int) storedRequests {
+	return storedRequests{seed: maphash.MakeSeed(), hashes: make(map[uint64]struct{}, n)}
+}
+
+func (s storedRequests) add(k requestKey) { s.hashes[maphash.Comparable(s.seed, k)] = struct{}{} }
+func (s storedRequests) mayHold(k requestKey) bool {
+	_, ok := s.hashes[maphash.Comparable(s.seed, k)]
+	return ok
 }
 
 // pendingReply is an answer that must wait for the commit of everything decided before it.
@@ -114,9 +133,10 @@ type actor struct {
 
 	recent    []BidView // the newest committed bids, newest first, at most RecentBids
 	photos    []models.Photo
-	state     State // every decision so far, committed or not
-	committed State // as stored in the database
-	requests  map[requestKey]*requestEntry
+	state     State                        // every decision so far, committed or not
+	committed State                        // as stored in the database
+	requests  map[requestKey]*requestEntry // decided, not yet committed
+	stored    storedRequests
 	subs      subSet
 	// byUser indexes signed-in watchers, so an outbid notice finds its user's connections
 	// without scanning every watcher.
@@ -145,6 +165,7 @@ func newActor(e *Engine, id int64) *actor {
 		mailbox:    make(chan command, e.opts.MailboxSize),
 		done:       make(chan struct{}),
 		requests:   make(map[requestKey]*requestEntry),
+		stored:     newStoredRequests(0),
 		subs:       newSubSet(),
 		byUser:     make(map[int64]map[*Subscription]struct{}),
 		pending:    &batch{},
@@ -231,17 +252,14 @@ func (a *actor) load() error {
 	if err != nil {
 		return fmt.Errorf("load auction %d: %w", a.id, err)
 	}
-	log, err := a.engine.store.RequestLog(ctx, a.id)
+	keys, err := a.engine.store.RequestKeys(ctx, a.id)
 	if err != nil {
-		return fmt.Errorf("load request log of auction %d: %w", a.id, err)
+		return fmt.Errorf("load request ids of auction %d: %w", a.id, err)
 	}
-	a.requests = make(map[requestKey]*requestEntry, len(log))
-	for _, b := range log {
-		a.requests[requestKey{b.BidderID, *b.RequestID}] = &requestEntry{
-			bid:       BidRecord{ID: b.ID, Amount: b.Amount, CreatedAt: b.CreatedAt.UTC()},
-			leading:   b.Leading,
-			committed: true,
-		}
+	a.requests = make(map[requestKey]*requestEntry)
+	a.stored = newStoredRequests(len(keys))
+	for _, k := range keys {
+		a.stored.add(requestKey{k.BidderID, k.RequestID})
 	}
 	recent, err := a.engine.store.BidsByAuction(ctx, a.id, RecentBids, 0)
 	if err != nil {
@@ -325,11 +343,10 @@ func (a *actor) handleBid(cmd command) {
 	key := requestKey{req.Bidder.ID, req.RequestID}
 	if req.RequestID != "" {
 		if e, ok := a.requests[key]; ok {
-			if e.committed {
-				cmd.reply <- result{view: a.view(), bid: e.bid, leading: e.leading}
-			} else {
-				e.waiters = append(e.waiters, cmd.reply)
-			}
+			e.waiters = append(e.waiters, cmd.reply)
+			return
+		}
+		if a.stored.mayHold(key) && a.answerStored(cmd, key) {
 			return
 		}
 	}
@@ -357,7 +374,7 @@ func (a *actor) handleBid(cmd command) {
 	if req.RequestID != "" {
 		id := req.RequestID
 		stored.RequestID = &id
-		entry = &requestEntry{key: key, leading: outcome.Leading}
+		entry = &requestEntry{key: key}
 		a.requests[key] = entry
 	}
 	a.pending.bids = append(a.pending.bids, stored)
@@ -373,6 +390,25 @@ func (a *actor) handleBid(cmd command) {
 	if extended {
 		a.armDeadline()
 	}
+}
+
+// answerStored answers a repeated request with its stored bid and reports true, or reports
+// false when nothing is stored under that key (a hash collision), so that it is decided as new.
+// The lookup blocks the actor for one indexed read; only repeats and collisions pay it.
+func (a *actor) answerStored(cmd command, key requestKey) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), a.engine.opts.CommitTimeout)
+	defer cancel()
+	b, err := a.engine.store.BidByRequest(ctx, a.id, models.RequestKey{BidderID: key.bidder, RequestID: key.id})
+	if errors.Is(err, models.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		a.engine.log.Error("read a repeated request's bid", "auction", a.id, "err", err)
+		cmd.reply <- result{err: fmt.Errorf("%w (auction %d)", ErrUnavailable, a.id)}
+		return true
+	}
+	cmd.reply <- result{view: a.view(), bid: BidRecord{ID: b.ID, Amount: b.Amount, CreatedAt: b.CreatedAt.UTC()}, leading: b.Leading}
+	return true
 }
 
 func (a *actor) handleTransition(cmd command) {
@@ -622,7 +658,8 @@ func (a *actor) answer(r pendingReply, b *batch, v *View) {
 		res.bid = BidRecord{ID: stored.ID, Amount: stored.Amount, CreatedAt: stored.CreatedAt}
 	}
 	if r.entry != nil {
-		r.entry.bid, r.entry.committed = res.bid, true
+		delete(a.requests, r.entry.key)
+		a.stored.add(r.entry.key)
 		for _, w := range r.entry.waiters {
 			w <- res
 		}

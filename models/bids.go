@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // BidsByAuction returns the auction's bids newest first (seq descending) with their Bidder
@@ -40,17 +42,40 @@ func (s *Store) AllBids(ctx context.Context, auctionID int64) ([]Bid, error) {
 	return out, nil
 }
 
-// RequestLog returns the auction's bids that carry a request id, oldest first, so that the
-// engine can answer a repeated request the way it answered the first one, even after a restart.
-func (s *Store) RequestLog(ctx context.Context, auctionID int64) ([]Bid, error) {
-	out := []Bid{}
-	err := s.db.WithContext(ctx).
+// RequestKey is one stored request id: unique per bidder and auction.
+type RequestKey struct {
+	BidderID  int64
+	RequestID string
+}
+
+// RequestKeys returns the request ids stored with the auction's bids, so that the engine knows
+// which requests it has answered, even after a restart. Only the keys: the answers are read
+// back one at a time with BidByRequest when a request is repeated.
+func (s *Store) RequestKeys(ctx context.Context, auctionID int64) ([]RequestKey, error) {
+	out := []RequestKey{}
+	err := s.db.WithContext(ctx).Model(&Bid{}).Select("bidder_id", "request_id").
 		Where("auction_id = ? AND request_id IS NOT NULL", auctionID).
-		Order("seq, id").Find(&out).Error
+		Scan(&out).Error
 	if err != nil {
-		return nil, fmt.Errorf("request log of auction %d: %w", auctionID, err)
+		return nil, fmt.Errorf("request ids of auction %d: %w", auctionID, err)
 	}
 	return out, nil
+}
+
+// BidByRequest returns the bid stored for a request id (through the unique index), or
+// ErrNotFound.
+func (s *Store) BidByRequest(ctx context.Context, auctionID int64, k RequestKey) (Bid, error) {
+	var b Bid
+	err := s.db.WithContext(ctx).
+		Where("auction_id = ? AND bidder_id = ? AND request_id = ?", auctionID, k.BidderID, k.RequestID).
+		Take(&b).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Bid{}, fmt.Errorf("bid of request %q by user %d on auction %d: %w", k.RequestID, k.BidderID, auctionID, ErrNotFound)
+	}
+	if err != nil {
+		return Bid{}, fmt.Errorf("bid of request %q by user %d on auction %d: %w", k.RequestID, k.BidderID, auctionID, err)
+	}
+	return b, nil
 }
 
 // maxBidsPerInsert bounds one INSERT on SQLite: 8 parameters per row must stay below its limit

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,12 +117,22 @@ func TestCommitBatchStoresBidsAndState(t *testing.T) {
 		if all, err := s.BidsByAuction(ctx, f.a.ID, 0, 0); err != nil || len(all) != 4 || all[0].ID != bids[3].ID {
 			t.Errorf("BidsByAuction(all) = %d bids, %v", len(all), err)
 		}
-		log, err := s.RequestLog(ctx, f.a.ID)
+		keys, err := s.RequestKeys(ctx, f.a.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(log) != 2 || log[0].ID != bids[0].ID || log[1].ID != bids[3].ID || *log[1].RequestID != "r1" || !log[1].Leading {
-			t.Errorf("RequestLog = %+v", log)
+		wantKeys := []models.RequestKey{{BidderID: bids[0].BidderID, RequestID: *bids[0].RequestID}, {BidderID: bids[3].BidderID, RequestID: "r1"}}
+		if !slices.Equal(sortedKeys(keys), sortedKeys(wantKeys)) {
+			t.Errorf("RequestKeys = %+v, want %+v", keys, wantKeys)
+		}
+		byReq, err := s.BidByRequest(ctx, f.a.ID, models.RequestKey{BidderID: bids[3].BidderID, RequestID: "r1"})
+		if err != nil || byReq.ID != bids[3].ID || !byReq.Leading || !byReq.Amount.Equal(bids[3].Amount) {
+			t.Errorf("BidByRequest(r1) = %+v, %v", byReq, err)
+		}
+		for _, k := range []models.RequestKey{{BidderID: bids[3].BidderID, RequestID: "nope"}, {BidderID: f.b1.ID + f.b2.ID + 1000, RequestID: "r1"}} {
+			if _, err := s.BidByRequest(ctx, f.a.ID, k); !errors.Is(err, models.ErrNotFound) {
+				t.Errorf("BidByRequest(%+v) error %v, want ErrNotFound", k, err)
+			}
 		}
 
 		// Closing, with no bids in the batch.
@@ -283,4 +295,15 @@ func TestCommitBatchLarge(t *testing.T) {
 			}
 		}
 	})
+}
+
+func sortedKeys(k []models.RequestKey) []models.RequestKey {
+	out := slices.Clone(k)
+	slices.SortFunc(out, func(a, b models.RequestKey) int {
+		if a.BidderID != b.BidderID {
+			return int(a.BidderID - b.BidderID)
+		}
+		return strings.Compare(a.RequestID, b.RequestID)
+	})
+	return out
 }

@@ -62,27 +62,41 @@ func (w *wsDialer) dial(ctx context.Context, auctionID int64, token string) (*li
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)
 	}
-	backoff := dialBackoff
-	for attempt := 1; ; attempt++ {
+	var c *liveConn
+	var st liveState
+	err := retryDial(ctx, func() (bool, error) {
 		ws, resp, err := w.d.DialContext(ctx, w.base+path, h)
-		if err == nil {
-			c := &liveConn{ws: ws}
-			st, err := c.readSnapshot()
-			if err == nil {
-				return c, st, nil
-			}
-			ws.Close()
-			if attempt >= dialAttempts || ctx.Err() != nil {
-				return nil, liveState{}, fmt.Errorf("GET %s: %w", path, err)
-			}
-		} else {
+		if err != nil {
 			err, retry := w.dialError(path, resp, err)
-			if !retry || attempt >= dialAttempts || ctx.Err() != nil {
-				return nil, liveState{}, err
-			}
+			return retry, err
+		}
+		c = &liveConn{ws: ws}
+		if st, err = c.readSnapshot(); err != nil {
+			ws.Close()
+			return true, fmt.Errorf("GET %s: %w", path, err)
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, liveState{}, err
+	}
+	return c, st, nil
+}
+
+// retryDial runs attempt until it succeeds, it says not to try again, dialAttempts are spent or
+// ctx ends, backing off between attempts.
+func retryDial(ctx context.Context, attempt func() (retry bool, err error)) error {
+	backoff := dialBackoff
+	for n := 1; ; n++ {
+		retry, err := attempt()
+		if err == nil {
+			return nil
+		}
+		if !retry || n >= dialAttempts || ctx.Err() != nil {
+			return err
 		}
 		if sleepCtx(ctx, backoff) != nil {
-			return nil, liveState{}, ctx.Err()
+			return ctx.Err()
 		}
 		backoff = min(2*backoff, dialBackoffMax)
 	}

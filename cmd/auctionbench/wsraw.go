@@ -114,29 +114,32 @@ func (w *wsDialer) dialRaw(ctx context.Context, auctionID int64) (net.Conn, []by
 	if err != nil || u.Scheme != "ws" {
 		return nil, nil, liveState{}, fmt.Errorf("raw watchers need a ws:// server, not %s", w.base)
 	}
-	backoff := dialBackoff
-	for attempt := 1; ; attempt++ {
-		conn, rest, st, resp, err := w.upgradeRaw(ctx, u)
+	var (
+		conn net.Conn
+		rest []byte
+		st   liveState
+	)
+	err = retryDial(ctx, func() (bool, error) {
+		c, r, s, resp, err := w.upgradeRaw(ctx, u)
 		if err == nil {
-			return conn, rest, st, nil
+			conn, rest, st = c, r, s
+			return false, nil
 		}
 		retry := true
-		if resp != nil || conn == nil {
+		if resp != nil || c == nil {
 			err, retry = w.dialError(path, resp, err)
 		} else {
 			err = fmt.Errorf("GET %s: %w", path, err)
 		}
-		if conn != nil {
-			conn.Close()
+		if c != nil {
+			c.Close()
 		}
-		if !retry || attempt >= dialAttempts || ctx.Err() != nil {
-			return nil, nil, liveState{}, err
-		}
-		if sleepCtx(ctx, backoff) != nil {
-			return nil, nil, liveState{}, ctx.Err()
-		}
-		backoff = min(2*backoff, dialBackoffMax)
+		return retry, err
+	})
+	if err != nil {
+		return nil, nil, liveState{}, err
 	}
+	return conn, rest, st, nil
 }
 
 // upgradeRaw is one attempt of dialRaw. With a nil connection the server was not reached; with

@@ -361,11 +361,11 @@ func (w *wsConn) readLoop() (tooBig bool) {
 			continue
 		}
 		if mt != websocket.TextMessage {
-			w.reply(errorMessage(nil, auction.Errorf(auction.CodeInvalidRequest, "messages must be JSON text frames")))
+			w.answer(errorMessage(nil, auction.Errorf(auction.CodeInvalidRequest, "messages must be JSON text frames")))
 			continue
 		}
 		w.handling.Store(true)
-		w.reply(w.handle(data))
+		w.answer(w.handle(data))
 		w.handling.Store(false)
 	}
 }
@@ -381,6 +381,91 @@ func (w *wsConn) stopping() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// answer sends the reader's answer to the client: written by the reader itself when it can
+// (writeReplyInline), else queued for the writer (reply).
+func (w *wsConn) answer(msg []byte) {
+	if !w.writeReplyInline(msg) {
+		w.reply(msg)
+	}
+}
+
+// writeReplyInline is the reader's cheap path for its own answer: when no writer runs and the
+// socket's send queue has room for the frame, the reader writes it, with the newest state if
+// that is new and its pace allows, in one system call. Handing each answer to the writer
+// goroutine cost a wake-up and the writer's select per bid: a third of the server's CPU in the
+// many scenario went to the writer runs (BENCHMARKS.md). Like writeInline, it takes the
+// writer's role, so nothing else writes meanwhile, and it never waits for the client: a
+// client that does not read fills its queue, and its answers then go through reply as before,
+// which closes it with 1008 when too many wait.
+func (w *wsConn) writeReplyInline(msg []byte) bool {
+	if !w.takeWriterRole() {
+		return false
+	}
+	defer w.writers.Done()
+	u := w.sub.Latest()
+	withState := u.Seq > w.lastSeq && time.Since(w.lastState) >= wsStateInterval
+	n := len(msg) + wsFrameOverhead
+	if withState {
+		n += len(u.JSON) + wsFrameOverhead
+	}
+	if !w.sendQ.hasRoom(n) {
+		w.handOn()
+		return false
+	}
+	bp := framePool.Get().(*[]byte)
+	out := (*bp)[:0]
+	if withState {
+		out = w.appendUpdate(out, u)
+	}
+	out = appendTextFrame(out, msg)
+	err := w.writeOut(out)
+	*bp = out[:0]
+	framePool.Put(bp)
+	if err != nil {
+		// The role stays taken, as after a writer run that failed: nothing writes again.
+		w.writeFailed()
+		return true
+	}
+	w.settleWakes()
+	w.handOn()
+	return true
+}
+
+// takeWriterRole takes the writer's role for the caller's goroutine, as kick does for a new
+// writer run, if no writer runs and none may start again. The caller gives it up with handOn
+// (or keeps it after a failed write) and then calls writers.Done.
+func (w *wsConn) takeWriterRole() bool {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.writerRunning || w.writerStopped {
+		return false
+	}
+	w.writerRunning = true
+	w.writers.Add(1)
+	return true
+}
+
+// settleWakes clears what an inline write made stale, so that handOn does not start a writer
+// run that would find nothing to do: the pacer's wake-up for a state that has now gone out
+// (its room goes back to the pacer), and the kick that came with it. A wake-up for a state
+// still owed keeps a kick, so the writer run that handOn starts sends it.
+func (w *wsConn) settleWakes() {
+	if w.sub.Latest().Seq <= w.lastSeq {
+		w.takeStateWake()
+	}
+	// Every other reason for a kick is a condition workWaiting looks at itself.
+	select {
+	case <-w.wakeC:
+	default:
+	}
+	if w.stateWake.Load() {
+		select {
+		case w.wakeC <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -526,6 +611,10 @@ func (w *wsConn) runWriter() {
 		if w.takeStateWake() {
 			stateDue = true
 		}
+		if stateDue && paceC == nil && w.sub.Latest().Seq <= w.lastSeq {
+			// The state it was woken for went out already, with an inline reply.
+			stateDue = false
+		}
 		if stateDue && paceC == nil {
 			stateDue = false
 			if wait := wsStateInterval - time.Since(w.lastState); wait > 0 {
@@ -640,14 +729,9 @@ func (w *wsConn) wakeForState() {
 // It takes the writer's role the way kick does, so no writer run, and not stopWriter, writes
 // meanwhile, and hands the role on (park) when it is done.
 func (w *wsConn) writeInline() bool {
-	w.wmu.Lock()
-	if w.writerRunning || w.writerStopped {
-		w.wmu.Unlock()
+	if !w.takeWriterRole() {
 		return false
 	}
-	w.writerRunning = true
-	w.writers.Add(1)
-	w.wmu.Unlock()
 	defer w.writers.Done()
 
 	u := w.sub.Latest()
@@ -802,13 +886,7 @@ func (w *wsConn) send(msg []byte, withState, gather bool) error {
 		runtime.Gosched()
 		out = w.appendReady(out)
 	}
-	var err error
-	if len(out) > 0 {
-		if err = w.socket.SetWriteDeadline(time.Now().Add(wsWriteWait)); err == nil {
-			_, err = w.socket.Write(out)
-			w.sendQ.wrote(len(out))
-		}
-	}
+	err := w.writeOut(out)
 	if cap(out) <= 4*wsGatherMax {
 		*bp = out[:0]
 		framePool.Put(bp)
@@ -816,10 +894,27 @@ func (w *wsConn) send(msg []byte, withState, gather bool) error {
 	return err
 }
 
+// writeOut writes out, the frames one send gathered, if there are any.
+func (w *wsConn) writeOut(out []byte) error {
+	if len(out) == 0 {
+		return nil
+	}
+	if err := w.socket.SetWriteDeadline(time.Now().Add(wsWriteWait)); err != nil {
+		return err
+	}
+	_, err := w.socket.Write(out)
+	w.sendQ.wrote(len(out))
+	return err
+}
+
 // appendState appends the newest state if it is newer than the last one sent, and counts it
 // as sent.
 func (w *wsConn) appendState(out []byte) []byte {
-	u := w.sub.Latest()
+	return w.appendUpdate(out, w.sub.Latest())
+}
+
+// appendUpdate appends u if it is newer than the last state sent, and counts it as sent.
+func (w *wsConn) appendUpdate(out []byte, u *auction.Update) []byte {
 	if u.Seq <= w.lastSeq {
 		return out
 	}

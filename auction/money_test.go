@@ -3,8 +3,11 @@ package auction_test
 import (
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/shopspring/decimal"
 
 	"auctionhouse/auction"
 )
@@ -74,6 +77,14 @@ func TestFormatAmount(t *testing.T) {
 		{"5000.00", "5000.00"},
 		{"999999999999.99", "999999999999.99"},
 		{"1234567", "1234567.00"}, // never an exponent
+		{"0", "0.00"},
+		{"-3.05", "-3.05"},
+		{"-0.07", "-0.07"},
+		{"0.005", "0.01"},                            // three places: rounded
+		{"99999999999999.99", "99999999999999.99"},   // 16 digits, the fast path's last
+		{"999999999999999.99", "999999999999999.99"}, // 17 digits
+		{"12345678901234567890.12", "12345678901234567890.12"}, // beyond int64
+		{"-92233720368547758.08", "-92233720368547758.08"},     // beyond int64 once in cents
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -81,6 +92,29 @@ func TestFormatAmount(t *testing.T) {
 				t.Errorf("FormatAmount(%s) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// FormatAmount's integer path must agree with the decimal library's own formatting for every
+// coefficient and exponent, on both sides of where it gives way to the library.
+func TestFormatAmountAgreesWithStringFixed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200_000 {
+		coef := rng.Int64() >> rng.IntN(64)
+		if rng.IntN(2) == 0 {
+			coef = -coef
+		}
+		d := decimal.New(coef, int32(rng.IntN(7))-4)
+		if got, want := auction.FormatAmount(d), d.StringFixed(2); got != want {
+			t.Fatalf("FormatAmount(%s) = %q, StringFixed(2) = %q", d, got, want)
+		}
+	}
+}
+
+func TestFormatAmountAllocatesOnlyItsString(t *testing.T) {
+	d := rtDec("12345.67")
+	if n := testing.AllocsPerRun(100, func() { _ = auction.FormatAmount(d) }); n > 1 {
+		t.Errorf("FormatAmount allocates %.0f times, want 1 (the string)", n)
 	}
 }
 

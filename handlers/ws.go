@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -344,7 +345,7 @@ func onFreshStack(f func()) {
 // it ended on a message over the read limit.
 func (w *wsConn) readLoop() (tooBig bool) {
 	for {
-		mt, data, err := w.conn.ReadMessage()
+		mt, buf, err := w.readMessage()
 		if err != nil {
 			if errors.Is(err, fws.ErrReadLimit) {
 				// The library sends 1009 itself; should it ever stop doing so, this sends it.
@@ -356,18 +357,70 @@ func (w *wsConn) readLoop() (tooBig bool) {
 			return false
 		}
 		w.extendReadDeadline()
-		if w.stopping() {
-			// A close frame went out or is about to: only the client's answer matters now.
-			continue
-		}
-		if mt != websocket.TextMessage {
-			w.answer(errorMessage(nil, auction.Errorf(auction.CodeInvalidRequest, "messages must be JSON text frames")))
-			continue
-		}
-		w.handling.Store(true)
-		w.answer(w.handle(data))
-		w.handling.Store(false)
+		w.actOn(mt, *buf)
+		releaseMessage(buf)
 	}
+}
+
+// actOn answers one client message, unless the connection is closing.
+func (w *wsConn) actOn(mt int, data []byte) {
+	if w.stopping() {
+		// A close frame went out or is about to: only the client's answer matters now.
+		return
+	}
+	if mt != websocket.TextMessage {
+		w.answer(errorMessage(nil, auction.Errorf(auction.CodeInvalidRequest, "messages must be JSON text frames")))
+		return
+	}
+	w.handling.Store(true)
+	w.answer(w.handle(data))
+	w.handling.Store(false)
+}
+
+// messagePool holds the buffers client messages are read into: the library's ReadMessage
+// allocates a new one for every message, and nothing of a message outlives its handling
+// (decoding copies what it keeps). A buffer is taken only once a message has begun, so an idle
+// connection holds none.
+var messagePool = sync.Pool{New: func() any {
+	b := make([]byte, 0, wsBufferSize)
+	return &b
+}}
+
+// readMessage is the library's ReadMessage into a buffer from messagePool, which the caller
+// gives back with releaseMessage; on an error there is no buffer.
+func (w *wsConn) readMessage() (int, *[]byte, error) {
+	mt, r, err := w.conn.NextReader()
+	if err != nil {
+		return mt, nil, err
+	}
+	bp := messagePool.Get().(*[]byte)
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if errors.Is(err, io.EOF) {
+			*bp = b
+			return mt, bp, nil
+		}
+		if err != nil {
+			*bp = b
+			releaseMessage(bp)
+			return mt, nil, err
+		}
+	}
+}
+
+// releaseMessage gives a message buffer back to messagePool; one grown by a long message is
+// dropped (the read limit bounds it anyway).
+func releaseMessage(bp *[]byte) {
+	if bp == nil || cap(*bp) > wsMaxMessage {
+		return
+	}
+	*bp = (*bp)[:0]
+	messagePool.Put(bp)
 }
 
 // stopping reports whether the connection is closing, so that messages still arriving are

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"auctionhouse/models"
 )
 
@@ -702,14 +704,20 @@ type outbidMessage struct {
 	CurrentPrice string `json:"current_price"`
 }
 
+// encodeOutbid is the outbid notice for auction id at price.
+func encodeOutbid(id int64, price decimal.Decimal) []byte {
+	msg, err := json.Marshal(outbidMessage{Type: "outbid", AuctionID: id, CurrentPrice: FormatAmount(price)})
+	if err != nil {
+		panic(fmt.Sprintf("encoding an outbid notice cannot fail: %v", err))
+	}
+	return msg
+}
+
 func (a *actor) notifyOutbid(users []UserRef) {
 	if len(users) == 0 || len(a.byUser) == 0 {
 		return
 	}
-	msg, err := json.Marshal(outbidMessage{Type: "outbid", AuctionID: a.id, CurrentPrice: FormatAmount(a.committed.CurrentPrice.Decimal)})
-	if err != nil {
-		panic(fmt.Sprintf("encoding an outbid notice cannot fail: %v", err))
-	}
+	msg := encodeOutbid(a.id, a.committed.CurrentPrice.Decimal)
 	told := make(map[int64]bool, len(users))
 	for _, u := range users {
 		if told[u.ID] || u.ID == a.committed.Leader.ID {

@@ -70,6 +70,11 @@ func (s *Subscription) Notify() <-chan struct{} { return s.notify }
 // Latest is the newest state published to this watcher.
 func (s *Subscription) Latest() *Update { return s.latest.Load() }
 
+// MaxDirectMessage bounds the length of a message on Direct, so that a writer that must not
+// wait for its client can know one fits before it takes it. Only outbid notices go there, and
+// the longest (the largest id and amount) is under 90 bytes; a test keeps it within the bound.
+const MaxDirectMessage = 256
+
 // Direct carries encoded messages for this watcher alone, such as outbid notices.
 func (s *Subscription) Direct() <-chan []byte { return s.direct }
 

@@ -751,9 +751,22 @@ func (w *wsConn) writeFailed() {
 // engineWake is the subscription's wake-up (Subscription.SetWake). A message for this watcher
 // alone or the end of the subscription wakes the writer at once; a new state, which every
 // watcher of the auction gets at the same moment, waits for its turn in the hub's statePacer.
+//
+// A message for this watcher alone that comes while the connection waits in the pacer for a
+// state (an outbid notice comes right after the state that says so) waits with it, so that the
+// pacer's inline write carries both: starting a writer for it cost a goroutine, a select and a
+// write of its own for every outbid bidder (BENCHMARKS.md, many). The pacer clears queued
+// before it serves the entry, and the message is in Direct before this wake-up, so a queued
+// entry seen here is served after the message is there to be gathered.
 func (w *wsConn) engineWake() {
-	if len(w.sub.Direct()) > 0 || isClosed(w.sub.Done()) {
+	if isClosed(w.sub.Done()) {
 		w.kick()
+		return
+	}
+	if len(w.sub.Direct()) > 0 {
+		if w.paced.inline == nil || !w.paced.queued.Load() {
+			w.kick()
+		}
 		return
 	}
 	w.s.live.pacer.enqueue(&w.paced)
@@ -797,8 +810,8 @@ func (w *wsConn) writeInline() bool {
 	if w.pingDue.Swap(false) {
 		err = w.ping()
 	}
-	if err == nil && owesState {
-		err = w.writeState()
+	if err == nil {
+		err = w.writeStateAndDirect()
 	}
 	if err != nil {
 		// The role stays taken, as after a writer run that failed: nothing writes again.
@@ -807,6 +820,28 @@ func (w *wsConn) writeInline() bool {
 	}
 	w.handOn()
 	return true
+}
+
+// writeStateAndDirect writes, in one system call, the newest state if it is new and the
+// messages for this watcher alone, as long as the send queue has room for another of them
+// (auction.MaxDirectMessage); the caller holds the writer's role and has checked that the state
+// fits. What is left waits for the writer run that handOn then starts.
+func (w *wsConn) writeStateAndDirect() error {
+	bp := framePool.Get().(*[]byte)
+	out := w.appendState((*bp)[:0])
+	for len(out) < wsGatherMax && w.sendQ.hasRoom(len(out)+auction.MaxDirectMessage+wsFrameOverhead) {
+		select {
+		case msg := <-w.sub.Direct():
+			out = appendTextFrame(out, msg)
+			continue
+		default:
+		}
+		break
+	}
+	err := w.writeOut(out)
+	*bp = out[:0]
+	framePool.Put(bp)
+	return err
 }
 
 // ping sends a ping frame (2 bytes: no payload).

@@ -939,12 +939,6 @@ func (w *wsConn) statesComeFast() bool {
 // was 25 ms instead of 18–22 (BENCHMARKS.md).
 const wsStateInterval = 25 * time.Millisecond
 
-// writeState sends the newest state if it is newer than the last one sent: the same
-// pre-encoded bytes go to every watcher of this state.
-func (w *wsConn) writeState() error {
-	return w.send(nil, true, false)
-}
-
 // writeGathered sends msg and, in the same write, the replies, the messages for this watcher
 // alone and the paced state that are ready too.
 func (w *wsConn) writeGathered(msg []byte) error {

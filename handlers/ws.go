@@ -468,15 +468,12 @@ func (w *wsConn) writeReplyInline(msg []byte) bool {
 		w.handOn()
 		return false
 	}
-	bp := framePool.Get().(*[]byte)
-	out := (*bp)[:0]
-	if withState {
-		out = w.appendUpdate(out, u)
-	}
-	out = appendTextFrame(out, msg)
-	err := w.writeOut(out)
-	*bp = out[:0]
-	framePool.Put(bp)
+	err := w.writeFrames(func(out []byte) []byte {
+		if withState {
+			out = w.appendUpdate(out, u)
+		}
+		return appendTextFrame(out, msg)
+	})
 	if err != nil {
 		// The role stays taken, as after a writer run that failed: nothing writes again.
 		w.writeFailed()
@@ -827,21 +824,19 @@ func (w *wsConn) writeInline() bool {
 // (auction.MaxDirectMessage); the caller holds the writer's role and has checked that the state
 // fits. What is left waits for the writer run that handOn then starts.
 func (w *wsConn) writeStateAndDirect() error {
-	bp := framePool.Get().(*[]byte)
-	out := w.appendState((*bp)[:0])
-	for len(out) < wsGatherMax && w.sendQ.hasRoom(len(out)+auction.MaxDirectMessage+wsFrameOverhead) {
-		select {
-		case msg := <-w.sub.Direct():
-			out = appendTextFrame(out, msg)
-			continue
-		default:
+	return w.writeFrames(func(out []byte) []byte {
+		out = w.appendState(out)
+		for len(out) < wsGatherMax && w.sendQ.hasRoom(len(out)+auction.MaxDirectMessage+wsFrameOverhead) {
+			select {
+			case msg := <-w.sub.Direct():
+				out = appendTextFrame(out, msg)
+				continue
+			default:
+			}
+			break
 		}
-		break
-	}
-	err := w.writeOut(out)
-	*bp = out[:0]
-	framePool.Put(bp)
-	return err
+		return out
+	})
 }
 
 // ping sends a ping frame (2 bytes: no payload).
@@ -953,21 +948,29 @@ func (w *wsConn) write(msg []byte) error {
 // send writes, in one system call, the newest state if withState and it is new, msg if not
 // nil, and, if gather, whatever else is ready (appendReady).
 func (w *wsConn) send(msg []byte, withState, gather bool) error {
+	return w.writeFrames(func(out []byte) []byte {
+		if withState {
+			out = w.appendState(out)
+		}
+		if msg != nil {
+			out = appendTextFrame(out, msg)
+		}
+		if gather {
+			// A bid's acknowledgement and its state come by different goroutines (the
+			// reader, the pacer) a moment apart; letting them run first puts both in this
+			// write. In the many scenario this took 9.6k to 11.3k bids/s (BENCHMARKS.md).
+			runtime.Gosched()
+			out = w.appendReady(out)
+		}
+		return out
+	})
+}
+
+// writeFrames has build append frames to a buffer from framePool and writes them in one system
+// call. A buffer that a long gather grew stays out of the pool.
+func (w *wsConn) writeFrames(build func(out []byte) []byte) error {
 	bp := framePool.Get().(*[]byte)
-	out := (*bp)[:0]
-	if withState {
-		out = w.appendState(out)
-	}
-	if msg != nil {
-		out = appendTextFrame(out, msg)
-	}
-	if gather {
-		// A bid's acknowledgement and its state come by different goroutines (the reader,
-		// the pacer) a moment apart; letting them run first puts both in this write. In the
-		// many scenario this took 9.6k to 11.3k bids/s (BENCHMARKS.md).
-		runtime.Gosched()
-		out = w.appendReady(out)
-	}
+	out := build((*bp)[:0])
 	err := w.writeOut(out)
 	if cap(out) <= 4*wsGatherMax {
 		*bp = out[:0]

@@ -22,8 +22,9 @@ func runningWriters() int {
 }
 
 // An idle connection holds no writer goroutine (that is what keeps idle watchers cheap), and
-// everything that makes work for a writer starts one again: a reply to its own bid, a new
-// state from the actor, an outbid notice, a logout from the hub.
+// everything that makes work for its writer is still carried out, by a writer run or by an
+// inline write, and leaves none running: a reply to its own bid, a new state from the actor,
+// an outbid notice, a logout from the hub.
 func TestWSWriterOnlyWhileThereIsWork(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
 		ann := e.signup("ann")
@@ -42,7 +43,8 @@ func TestWSWriterOnlyWhileThereIsWork(t *testing.T) {
 		}
 		idle("once the connections are idle")
 
-		// A reply (the reader's kick) and a state (the actor's) after the writers ended.
+		// A reply (written by the reader itself, or through a writer run when a state holds the
+		// role) and a state (the actor's) after the writers ended: none may be left running.
 		expectAccepted(t, bobWS.bid("b1", "10.00"), "10.00", true)
 		watcher.until("the state after the bid", func(m liveMsg) bool { return m.Type == "auction" && m.Auction.BidCount == 1 })
 		idle("after the bid")

@@ -38,6 +38,8 @@ type Config struct {
 	// WatcherIO chooses how watchers are read (fanout, idle): watcherIOAuto, watcherIOEpoll or
 	// watcherIOGoroutine.
 	WatcherIO string
+	// BidderIO chooses the same for bidders (hot, many).
+	BidderIO string
 	// Progress receives a status line every ProgressEvery (stderr in main).
 	Progress      io.Writer
 	ProgressEvery time.Duration

@@ -69,6 +69,9 @@ func newWatcher(s liveState) *watcher {
 	return w
 }
 
+// onEnd records the code the server ended the connection with.
+func (w *watcher) onEnd(code int64) { w.endCode.Store(code) }
+
 // onMessage follows one message received at now (since t0).
 func (w *watcher) onMessage(b []byte, now time.Duration) {
 	m, err := parseLive(b)

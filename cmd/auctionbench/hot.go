@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,6 +61,9 @@ type lane struct {
 	minNext decimal.Decimal
 
 	states, outbids, errorMsgs, badAmounts, stray atomic.Int64
+	// endCode is the close code the server sent (or -1 for a broken connection) when the
+	// connection ended before the bench closed it; 0 otherwise.
+	endCode atomic.Int64
 
 	// Written by the bidder goroutine only, read after it ends.
 	acceptedIDs []int64
@@ -109,45 +113,55 @@ func (l *lane) readLoop(wg *sync.WaitGroup) {
 		b, err := l.conn.read()
 		if err != nil {
 			l.conn.ended(err)
+			l.endCode.Store(l.conn.endCode.Load())
 			close(l.endSig)
 			return
 		}
-		m, err := parseLive(b)
-		if err != nil {
-			l.errorMsgs.Add(1)
+		r, ok := l.classify(b)
+		if !ok {
 			continue
 		}
-		switch m.Type {
-		case "snapshot", "auction":
-			if m.HasState {
-				l.noteState(m.State)
-			}
-		case "bid_accepted", "bid_rejected":
-			var r bidReply
-			if err := json.Unmarshal(b, &r); err != nil {
-				l.errorMsgs.Add(1)
-				continue
-			}
-			select {
-			case l.replies <- r:
-			default:
+		select {
+		case l.replies <- r:
+		default:
+			if r.Type != "error" {
 				l.stray.Add(1)
-			}
-		case "outbid":
-			l.outbids.Add(1)
-		case "error":
-			// The contract's answer to a message it could not take; with one bid outstanding
-			// it is about that bid, so the bidder stops rather than wait for a reply.
-			l.errorMsgs.Add(1)
-			var r bidReply
-			if json.Unmarshal(b, &r) == nil {
-				select {
-				case l.replies <- r:
-				default:
-				}
 			}
 		}
 	}
+}
+
+// classify counts what a message tells the lane (states raise the known minimum) and returns
+// it as a reply when it answers a bid: bid_accepted, bid_rejected, or an error message, which
+// with one bid outstanding is about that bid.
+func (l *lane) classify(b []byte) (bidReply, bool) {
+	m, err := parseLive(b)
+	if err != nil {
+		l.errorMsgs.Add(1)
+		return bidReply{}, false
+	}
+	switch m.Type {
+	case "snapshot", "auction":
+		if m.HasState {
+			l.noteState(m.State)
+		}
+	case "bid_accepted", "bid_rejected":
+		var r bidReply
+		if err := json.Unmarshal(b, &r); err != nil {
+			l.errorMsgs.Add(1)
+			return bidReply{}, false
+		}
+		return r, true
+	case "outbid":
+		l.outbids.Add(1)
+	case "error":
+		l.errorMsgs.Add(1)
+		var r bidReply
+		if json.Unmarshal(b, &r) == nil {
+			return r, true
+		}
+	}
+	return bidReply{}, false
 }
 
 // bidder is one user bidding over its lanes.
@@ -170,40 +184,68 @@ func (bd *bidder) run(ctx context.Context, runID string, deadline time.Time) {
 	timer := time.NewTimer(replyTimeout)
 	defer timer.Stop()
 	for n := 0; ctx.Err() == nil && time.Now().Before(deadline); n++ {
-		l := bd.lanes[n%len(bd.lanes)]
-		amount := l.knownMin()
-		msg := bidMsg{Type: "bid", RequestID: fmt.Sprintf("%s.%d.%d", runID, bd.idx, n), Amount: formatAmount(amount)}
-		if bd.sendsMax {
-			msg.MaxAmount = formatAmount(stepsAbove(amount, 2+bd.rng.IntN(3)))
-		}
-		payload, _ := json.Marshal(msg)
+		b := bd.prepare(runID, n)
 		start := time.Now()
-		if err := l.conn.send(payload); err != nil {
-			bd.err = fmt.Errorf("bidder %s: send a bid on auction %d: %s", bd.user.Name, l.auction, netReason(err))
+		if err := b.lane.conn.send(b.payload); err != nil {
+			bd.err = fmt.Errorf("bidder %s: %w", bd.user.Name, b.sendError(err))
 			return
 		}
 		bd.sent.Add(1)
 		timer.Reset(replyTimeout)
-		r, err := awaitReply(ctx, l, msg.RequestID, timer)
+		r, err := awaitReply(ctx, b.lane, b.requestID, timer)
 		if err != nil {
-			bd.err = fmt.Errorf("bidder %s on auction %d: %w", bd.user.Name, l.auction, err)
+			bd.err = fmt.Errorf("bidder %s on auction %d: %w", bd.user.Name, b.lane.auction, err)
 			return
 		}
-		bd.lat = append(bd.lat, time.Since(start))
-		switch r.Type {
-		case "bid_accepted":
-			bd.accepted.Add(1)
-			l.acceptedIDs = append(l.acceptedIDs, r.Bid.ID)
-			l.noteAccepted(amount)
-		default:
-			bd.rejected.Add(1)
-			code := r.Error.Code
-			if code == "" {
-				code = "(no code)"
-			}
-			bd.codes[code]++
-		}
+		bd.record(b, r, time.Since(start))
 	}
+}
+
+// outBid is one bid a bidder sends.
+type outBid struct {
+	lane      *lane
+	requestID string
+	amount    decimal.Decimal
+	payload   []byte // the JSON message
+}
+
+// prepare makes the bidder's bid number n: on its next lane, at the newest minimum that lane
+// knows, with a maximum a few increments higher if the bidder sends maximums.
+func (bd *bidder) prepare(runID string, n int) outBid {
+	l := bd.lanes[n%len(bd.lanes)]
+	amount := l.knownMin()
+	msg := bidMsg{Type: "bid", RequestID: runID + "." + strconv.Itoa(bd.idx) + "." + strconv.Itoa(n), Amount: formatAmount(amount)}
+	if bd.sendsMax {
+		msg.MaxAmount = formatAmount(stepsAbove(amount, 2+bd.rng.IntN(3)))
+	}
+	payload, _ := json.Marshal(msg)
+	return outBid{lane: l, requestID: msg.RequestID, amount: amount, payload: payload}
+}
+
+func (b outBid) sendError(err error) error {
+	return fmt.Errorf("send a bid on auction %d: %s", b.lane.auction, netReason(err))
+}
+
+// record counts the reply r to bid b, answered after lat.
+func (bd *bidder) record(b outBid, r bidReply, lat time.Duration) {
+	bd.lat = append(bd.lat, lat)
+	if r.Type == "bid_accepted" {
+		bd.accepted.Add(1)
+		b.lane.acceptedIDs = append(b.lane.acceptedIDs, r.Bid.ID)
+		b.lane.noteAccepted(b.amount)
+		return
+	}
+	bd.rejected.Add(1)
+	code := r.Error.Code
+	if code == "" {
+		code = "(no code)"
+	}
+	bd.codes[code]++
+}
+
+// errorReply is the error a bid answered with an error message stands for.
+func errorReply(r bidReply) error {
+	return fmt.Errorf("the server answered the bid with an error message: %s: %s", r.Error.Code, r.Error.Message)
 }
 
 // awaitReply waits for the reply to requestID on a lane, skipping replies to other ids.
@@ -212,14 +254,14 @@ func awaitReply(ctx context.Context, l *lane, requestID string, timer *time.Time
 		select {
 		case r := <-l.replies:
 			if r.Type == "error" {
-				return bidReply{}, fmt.Errorf("the server answered the bid with an error message: %s: %s", r.Error.Code, r.Error.Message)
+				return bidReply{}, errorReply(r)
 			}
 			if r.RequestID == requestID {
 				return r, nil
 			}
 			l.stray.Add(1)
 		case <-l.endSig:
-			return bidReply{}, fmt.Errorf("connection ended before the reply: %s", describeEnd(l.conn))
+			return bidReply{}, fmt.Errorf("connection ended before the reply: %s", describeEnd(l.conn.endCode.Load()))
 		case <-timer.C:
 			return bidReply{}, fmt.Errorf("no reply to request %s within %s", requestID, replyTimeout)
 		case <-ctx.Done():
@@ -228,8 +270,9 @@ func awaitReply(ctx context.Context, l *lane, requestID string, timer *time.Time
 	}
 }
 
-func describeEnd(c *liveConn) string {
-	switch code := c.endCode.Load(); code {
+// describeEnd says how a connection ended from its end code.
+func describeEnd(code int64) string {
+	switch code {
 	case 0:
 		return "closed"
 	case -1:
@@ -306,27 +349,24 @@ func (b *bench) runBidding(ctx context.Context, scenario string, nAuctions int) 
 	}
 
 	// Connect every lane, at most DialConcurrency at a time; each starts reading at once.
-	var readers sync.WaitGroup
-	conns := make([]*liveConn, len(lanes))
-	defer func() { closeAll(conns, &readers) }()
+	bio, err := b.newBiddingIO(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	defer bio.close()
+	res.param("bidder_io", "bidders read by", bio.name(), "")
 	var connected atomic.Int64
 	b.prog.set(func() string { return fmt.Sprintf("connecting bidders %d/%d", connected.Load(), len(lanes)) })
 	err = parallel(ctx, len(lanes), cfg.DialConcurrency, func(ctx context.Context, i int) error {
 		l := lanes[i]
-		bd := bidders[i/perBidder]
-		c, snap, err := b.ws.dial(ctx, l.auction, bd.user.Token)
+		snap, err := bio.connect(ctx, l, bidders[i/perBidder])
 		if err != nil {
 			return err
 		}
 		if snap.Status != "open" {
-			c.ws.Close()
 			return fmt.Errorf("auction %d is %q, not open", l.auction, snap.Status)
 		}
-		l.conn = c
-		conns[i] = c
 		l.noteState(snap)
-		readers.Add(1)
-		go l.readLoop(&readers)
 		connected.Add(1)
 		return nil
 	})
@@ -339,11 +379,8 @@ func (b *bench) runBidding(ctx context.Context, scenario string, nAuctions int) 
 	cpuFrom := b.cpuNow()
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
-	var bidding sync.WaitGroup
-	for _, bd := range bidders {
-		bidding.Add(1)
-		go func() { defer bidding.Done(); bd.run(ctx, b.runID, deadline) }()
-	}
+	biddingDone := make(chan struct{})
+	go func() { defer close(biddingDone); bio.bid(ctx, bidders, b.runID, deadline) }()
 	b.prog.set(func() string {
 		var acc, rej int64
 		for _, bd := range bidders {
@@ -352,7 +389,7 @@ func (b *bench) runBidding(ctx context.Context, scenario string, nAuctions int) 
 		}
 		return fmt.Sprintf("bidding %.0fs/%.0fs: %d processed, %d accepted", time.Since(start).Seconds(), cfg.Duration.Seconds(), acc+rej, acc)
 	})
-	bidding.Wait()
+	<-biddingDone
 	if err := ctx.Err(); err != nil {
 		return nil, err // interrupted or out of time: no trustworthy result
 	}
@@ -385,7 +422,7 @@ func (b *bench) runBidding(ctx context.Context, scenario string, nAuctions int) 
 		errorMsgs += l.errorMsgs.Load()
 		badAmounts += l.badAmounts.Load()
 		stray += l.stray.Load()
-		if l.conn.endCode.Load() != 0 {
+		if l.endCode.Load() != 0 {
 			dropped++
 		}
 	}
@@ -420,6 +457,72 @@ func (b *bench) runBidding(ctx context.Context, scenario string, nAuctions int) 
 	b.addRSS(res, rssBefore, rssAfter, 0)
 	return res, nil
 }
+
+// biddingIO connects a run's lanes and drives its bidders, each with one bid outstanding.
+type biddingIO interface {
+	// name says how lanes are read, for the report.
+	name() string
+	// connect opens lane l of bidder bd, reads its snapshot, and starts following the lane.
+	connect(ctx context.Context, l *lane, bd *bidder) (liveState, error)
+	// bid runs every bidder until deadline and returns when all have stopped.
+	bid(ctx context.Context, bidders []*bidder, runID string, deadline time.Time)
+	// close closes every lane and returns once none is read any more.
+	close()
+}
+
+// Bidder readers, for -bidder-io: the same choice as for watchers.
+func (b *bench) newBiddingIO(t0 time.Time) (biddingIO, error) {
+	mode := b.cfg.BidderIO
+	if mode == "" {
+		mode = watcherIOAuto
+	}
+	switch mode {
+	case watcherIOGoroutine:
+		return &goroutineBidding{d: b.ws}, nil
+	case watcherIOEpoll, watcherIOAuto:
+		bio, err := newLoopBidding(b.ws, t0)
+		if err == nil {
+			return bio, nil
+		}
+		if mode == watcherIOEpoll {
+			return nil, fmt.Errorf("-bidder-io epoll: %w", err)
+		}
+		return &goroutineBidding{d: b.ws}, nil
+	}
+	return nil, fmt.Errorf("-bidder-io must be %s, %s or %s, not %q", watcherIOAuto, watcherIOEpoll, watcherIOGoroutine, mode)
+}
+
+// goroutineBidding reads each lane with a goroutine through the WebSocket library and runs each
+// bidder on a goroutine of its own: any OS, ws:// and wss://.
+type goroutineBidding struct {
+	d   *wsDialer
+	set connSet
+}
+
+func (g *goroutineBidding) name() string { return watcherIOGoroutine }
+
+func (g *goroutineBidding) connect(ctx context.Context, l *lane, bd *bidder) (liveState, error) {
+	c, snap, err := g.d.dial(ctx, l.auction, bd.user.Token)
+	if err != nil {
+		return liveState{}, err
+	}
+	g.set.add(c)
+	l.conn = c
+	g.set.readers.Add(1)
+	go l.readLoop(&g.set.readers)
+	return snap, nil
+}
+
+func (g *goroutineBidding) bid(ctx context.Context, bidders []*bidder, runID string, deadline time.Time) {
+	var wg sync.WaitGroup
+	for _, bd := range bidders {
+		wg.Add(1)
+		go func() { defer wg.Done(); bd.run(ctx, runID, deadline) }()
+	}
+	wg.Wait()
+}
+
+func (g *goroutineBidding) close() { g.set.closeAll() }
 
 // checkBids compares each auction's bid_count and bid list with the bids accepted over the
 // WebSockets.

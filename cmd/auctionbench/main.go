@@ -128,6 +128,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, string, time.Duration, 
 	fs.DurationVar(&cfg.Settle, "settle", 5*time.Second, "how long idle connections are held before memory is read (idle)")
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 200, "connections opened at once")
 	fs.StringVar(&cfg.WatcherIO, "watcher-io", watcherIOAuto, "how watchers are read (fanout, idle): epoll (an event loop per CPU over raw sockets; Linux, ws://), goroutine (one per watcher), or auto (epoll where it can run)")
+	fs.StringVar(&cfg.BidderIO, "bidder-io", watcherIOAuto, "how bidders are read and driven (hot, many): epoll (event loops per CPU over raw sockets; Linux, ws://), goroutine (one per bidder and one per connection), or auto")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile to this `file` (to see what the load tool itself costs)")
 
 	if err := fs.Parse(args); err != nil {

@@ -98,33 +98,39 @@ func TestSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	t.Run("hot", func(t *testing.T) {
-		cfg := smokeConfig(url, t)
-		cfg.Bidders, cfg.MaxFraction = 5, 0.2
-		res, err := run(ctx, cfg, "hot")
-		skipWithoutLive(t, err)
-		if err != nil {
-			t.Fatal(err)
-		}
-		requireOK(t, res)
-		if n, _ := metricValue(res, "accepted").(int64); n < 1 {
-			t.Errorf("no bid accepted in a second: %v", metricValue(res, "accepted"))
-		}
-		if res.Latencies[0].Count == 0 {
-			t.Error("no ack latency measured")
-		}
-	})
+	// Both ways of driving bidders: goroutines run everywhere, event loops where auto picks them.
+	for _, io := range []string{watcherIOAuto, watcherIOGoroutine} {
+		t.Run("hot/"+io, func(t *testing.T) {
+			cfg := smokeConfig(url, t)
+			cfg.Bidders, cfg.MaxFraction, cfg.BidderIO = 5, 0.2, io
+			res, err := run(ctx, cfg, "hot")
+			skipWithoutLive(t, err)
+			if err != nil {
+				t.Fatal(err)
+			}
+			requireOK(t, res)
+			if n, _ := metricValue(res, "accepted").(int64); n < 1 {
+				t.Errorf("no bid accepted in a second: %v", metricValue(res, "accepted"))
+			}
+			if res.Latencies[0].Count == 0 {
+				t.Error("no ack latency measured")
+			}
+		})
 
-	t.Run("many", func(t *testing.T) {
-		cfg := smokeConfig(url, t)
-		cfg.Bidders, cfg.Auctions = 4, 6
-		res, err := run(ctx, cfg, "many")
-		skipWithoutLive(t, err)
-		if err != nil {
-			t.Fatal(err)
-		}
-		requireOK(t, res)
-	})
+		t.Run("many/"+io, func(t *testing.T) {
+			cfg := smokeConfig(url, t)
+			cfg.Bidders, cfg.Auctions, cfg.BidderIO = 4, 6, io
+			res, err := run(ctx, cfg, "many")
+			skipWithoutLive(t, err)
+			if err != nil {
+				t.Fatal(err)
+			}
+			requireOK(t, res)
+			if n, _ := metricValue(res, "accepted").(int64); n < 1 {
+				t.Errorf("no bid accepted in a second: %v", metricValue(res, "accepted"))
+			}
+		})
+	}
 
 	// Both ways of reading watchers: goroutines run everywhere, epoll where auto picks it.
 	for _, io := range []string{watcherIOAuto, watcherIOGoroutine} {

@@ -35,12 +35,18 @@ const (
 const closeWait = 3 * time.Second
 
 func newEpollPool(d *wsDialer, t0 time.Time) (watcherPool, error) {
+	return newLoops(d, t0, batchWait)
+}
+
+// newLoops starts one event loop per CPU; a loop that found fewer than batchWanted ready
+// sockets waits wait before it looks again.
+func newLoops(d *wsDialer, t0 time.Time, wait time.Duration) (*epollPool, error) {
 	if d.tls() {
-		return nil, errors.New("raw watchers speak ws://, not wss://")
+		return nil, errors.New("raw sockets speak ws://, not wss://")
 	}
 	p := &epollPool{d: d, t0: t0}
 	for range runtime.GOMAXPROCS(0) {
-		l, err := newEpollLoop()
+		l, err := newEpollLoop(wait)
 		if err != nil {
 			for _, l := range p.loops {
 				l.stop()
@@ -54,28 +60,42 @@ func newEpollPool(d *wsDialer, t0 time.Time) (watcherPool, error) {
 }
 
 func (p *epollPool) open(ctx context.Context, auctionID int64) (*watcher, error) {
-	conn, rest, snap, err := p.d.dialRaw(ctx, auctionID)
+	var w *watcher
+	loop := int(p.next.Add(1) % uint32(len(p.loops)))
+	_, _, err := p.attach(ctx, auctionID, "", loop, func(snap liveState) frameSink {
+		w = newWatcher(snap)
+		return w
+	})
 	if err != nil {
-		return nil, err
-	}
-	fd, err := detachFD(conn)
-	if err != nil {
-		return nil, fmt.Errorf("watcher socket: %w", err)
-	}
-	w := newWatcher(snap)
-	c := &epollConn{fd: fd, w: w}
-	if len(rest) > 0 {
-		if !c.consume(rest, time.Since(p.t0)) {
-			unix.Close(fd)
-			return w, nil
-		}
-	}
-	l := p.loops[p.next.Add(1)%uint32(len(p.loops))]
-	if err := l.add(c); err != nil {
-		unix.Close(fd)
 		return nil, err
 	}
 	return w, nil
+}
+
+// attach opens a live connection to an auction (signed in with token, if any), reads its
+// snapshot, and hands the socket to loop number loop, whose goroutine then gives sink (made
+// from the snapshot) all that arrives. It returns the snapshot and the socket.
+func (p *epollPool) attach(ctx context.Context, auctionID int64, token string, loop int, sink func(liveState) frameSink) (liveState, int, error) {
+	conn, rest, snap, err := p.d.dialRaw(ctx, auctionID, token)
+	if err != nil {
+		return liveState{}, -1, err
+	}
+	fd, err := detachFD(conn)
+	if err != nil {
+		return liveState{}, -1, fmt.Errorf("live socket: %w", err)
+	}
+	c := &epollConn{fd: fd, sink: sink(snap)}
+	if len(rest) > 0 {
+		if !c.consume(rest, time.Since(p.t0)) {
+			unix.Close(fd)
+			return snap, -1, nil
+		}
+	}
+	if err := p.loops[loop].add(c); err != nil {
+		unix.Close(fd)
+		return liveState{}, -1, err
+	}
+	return snap, fd, nil
 }
 
 // detachFD takes the socket out of Go's netpoller: a duplicate descriptor is kept and the
@@ -118,20 +138,28 @@ func (p *epollPool) closeAll() {
 // epollLoop follows its share of the watchers. Its goroutine alone reads them; add and
 // startClose reach the connections under mu.
 type epollLoop struct {
-	epfd    int
-	done    chan struct{}
-	mu      sync.Mutex
-	conns   map[int32]*epollConn
-	closing bool
-	closeBy time.Time
+	epfd      int
+	batchWait time.Duration
+	done      chan struct{}
+	mu        sync.Mutex
+	conns     map[int32]*epollConn
+	closing   bool
+	closeBy   time.Time
 }
 
-func newEpollLoop() (*epollLoop, error) {
+func newEpollLoop(batchWait time.Duration) (*epollLoop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	return &epollLoop{epfd: epfd, done: make(chan struct{}), conns: map[int32]*epollConn{}}, nil
+	return &epollLoop{epfd: epfd, batchWait: batchWait, done: make(chan struct{}), conns: map[int32]*epollConn{}}, nil
+}
+
+// do runs fn as if on the loop's goroutine: nothing the loop reads runs at the same time.
+func (l *epollLoop) do(fn func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fn()
 }
 
 func (l *epollLoop) add(c *epollConn) error {
@@ -195,12 +223,12 @@ func (l *epollLoop) run(t0 time.Time) {
 			l.abandon(0)
 			return
 		}
-		if n < batchWanted {
+		if n < batchWanted && l.batchWait > 0 {
 			// Let more sockets get ready before the next look: a wake-up per handful of frames
 			// cost this loop a quarter of its time in epoll_wait, and the server a thread
 			// wake-up on many writes. Frames are timed after the wait, so this can only make
 			// delays look longer, by at most batchWait.
-			time.Sleep(batchWait)
+			time.Sleep(l.batchWait)
 		}
 	}
 }
@@ -218,16 +246,27 @@ func (l *epollLoop) abandon(code int64) {
 	defer l.mu.Unlock()
 	for _, c := range l.conns {
 		if !c.closing && code != 0 {
-			c.w.endCode.Store(code)
+			c.sink.onEnd(code)
 		}
 		l.remove(c)
 	}
 }
 
-// epollConn is one watcher's socket and the frame it has only part of.
+// frameSink takes what an epollConn receives. The loop's goroutine alone calls it, with the
+// loop's mutex held.
+type frameSink interface {
+	// onMessage takes one whole message, received at now (since the run's t0); the slice is
+	// valid only during the call.
+	onMessage(payload []byte, now time.Duration)
+	// onEnd records that the server ended the connection: its close code, or -1 when the
+	// connection broke.
+	onEnd(code int64)
+}
+
+// epollConn is one socket and the frame it has only part of.
 type epollConn struct {
 	fd      int
-	w       *watcher
+	sink    frameSink
 	partial []byte // the start of a frame not yet complete
 	message []byte // a fragmented message so far
 	closing bool   // the bench sent its close frame
@@ -273,7 +312,7 @@ func (c *epollConn) consume(data []byte, now time.Duration) bool {
 				}
 				payload, c.message = c.message, nil
 			}
-			c.w.onMessage(payload, now)
+			c.sink.onMessage(payload, now)
 		case opPing:
 			_, _ = unix.Write(c.fd, appendClientFrame(nil, opPong, payload))
 		case opClose:
@@ -288,6 +327,6 @@ func (c *epollConn) consume(data []byte, now time.Duration) bool {
 // ended records that the server ended the connection, unless the bench was closing it.
 func (c *epollConn) ended(code int64) {
 	if !c.closing {
-		c.w.endCode.Store(code)
+		c.sink.onEnd(code)
 	}
 }

@@ -20,14 +20,14 @@ func TestEpollLoop(t *testing.T) {
 	server := fds[1]
 	defer unix.Close(server)
 
-	l, err := newEpollLoop()
+	l, err := newEpollLoop(batchWait)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go l.run(time.Now())
 	defer l.stop()
 	w := newWatcher(liveState{Seq: 1, BidCount: 0, Price: ""})
-	if err := l.add(&epollConn{fd: fds[0], w: w}); err != nil {
+	if err := l.add(&epollConn{fd: fds[0], sink: w}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -11,3 +11,8 @@ import (
 func newEpollPool(*wsDialer, time.Time) (watcherPool, error) {
 	return nil, errors.New("epoll watchers need Linux")
 }
+
+// newLoopBidding is Linux-only; elsewhere bidders run on goroutines.
+func newLoopBidding(*wsDialer, time.Time) (biddingIO, error) {
+	return nil, errors.New("epoll bidders need Linux")
+}

@@ -71,12 +71,27 @@ func nextFrame(b []byte) (fin bool, op byte, payload []byte, size int, err error
 	return fin, op, b[head:end], end, nil
 }
 
-// appendClientFrame appends one final, masked frame (clients must mask, RFC 6455 §5.3).
-// Control frames carry at most 125 bytes, which is all this client sends.
+// appendClientFrame appends one final frame, masked with a random key (clients must mask,
+// RFC 6455 §5.3).
 func appendClientFrame(dst []byte, op byte, payload []byte) []byte {
 	var mask [4]byte
 	_, _ = rand.Read(mask[:])
-	dst = append(dst, 0x80|op, 0x80|byte(len(payload)))
+	return appendMaskedFrame(dst, op, payload, mask)
+}
+
+// appendMaskedFrame appends one final frame masked with mask, in the shortest length form.
+func appendMaskedFrame(dst []byte, op byte, payload []byte, mask [4]byte) []byte {
+	n := len(payload)
+	switch {
+	case n <= 125:
+		dst = append(dst, 0x80|op, 0x80|byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, 0x80|op, 0x80|126)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+	default:
+		dst = append(dst, 0x80|op, 0x80|127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
 	dst = append(dst, mask[:]...)
 	for i, c := range payload {
 		dst = append(dst, c^mask[i%4])
@@ -105,10 +120,10 @@ func acceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
-// dialRaw opens an anonymous live connection to an auction by hand, retrying as dial does, and
-// reads its snapshot. It returns the connection, whatever the server sent after the snapshot,
-// and the snapshot's state.
-func (w *wsDialer) dialRaw(ctx context.Context, auctionID int64) (net.Conn, []byte, liveState, error) {
+// dialRaw opens a live connection to an auction by hand, retrying as dial does, and reads its
+// snapshot; a token signs it in. It returns the connection, whatever the server sent after the
+// snapshot, and the snapshot's state.
+func (w *wsDialer) dialRaw(ctx context.Context, auctionID int64, token string) (net.Conn, []byte, liveState, error) {
 	path := fmt.Sprintf("/ws/auctions/%d", auctionID)
 	u, err := url.Parse(w.base + path)
 	if err != nil || u.Scheme != "ws" {
@@ -120,7 +135,7 @@ func (w *wsDialer) dialRaw(ctx context.Context, auctionID int64) (net.Conn, []by
 		st   liveState
 	)
 	err = retryDial(ctx, func() (bool, error) {
-		c, r, s, resp, err := w.upgradeRaw(ctx, u)
+		c, r, s, resp, err := w.upgradeRaw(ctx, u, token)
 		if err == nil {
 			conn, rest, st = c, r, s
 			return false, nil
@@ -144,7 +159,7 @@ func (w *wsDialer) dialRaw(ctx context.Context, auctionID int64) (net.Conn, []by
 
 // upgradeRaw is one attempt of dialRaw. With a nil connection the server was not reached; with
 // a response, it refused the upgrade; otherwise the upgrade or the snapshot went wrong.
-func (w *wsDialer) upgradeRaw(ctx context.Context, u *url.URL) (net.Conn, []byte, liveState, *http.Response, error) {
+func (w *wsDialer) upgradeRaw(ctx context.Context, u *url.URL, token string) (net.Conn, []byte, liveState, *http.Response, error) {
 	conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return nil, nil, liveState{}, nil, err
@@ -153,9 +168,13 @@ func (w *wsDialer) upgradeRaw(ctx context.Context, u *url.URL) (net.Conn, []byte
 	var k [16]byte
 	_, _ = rand.Read(k[:])
 	key := base64.StdEncoding.EncodeToString(k[:])
+	auth := ""
+	if token != "" {
+		auth = "Authorization: Bearer " + token + "\r\n"
+	}
 	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-		"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		"\r\nSec-WebSocket-Version: 13\r\n" + auth + "\r\n"
 	if _, err := conn.Write([]byte(req)); err != nil {
 		return conn, nil, liveState{}, nil, err
 	}

@@ -133,3 +133,45 @@ func FuzzNextFrame(f *testing.F) {
 		}
 	})
 }
+
+// unmaskFrame turns one masked client frame into the unmasked frame a server would send with
+// the same content, and returns the bytes it took.
+func unmaskFrame(t *testing.T, f []byte) ([]byte, int) {
+	t.Helper()
+	if len(f) < 2 || f[1]&0x80 == 0 {
+		t.Fatalf("not a masked frame: % x", f[:min(len(f), 8)])
+	}
+	head, n := 2, uint64(f[1]&0x7F)
+	switch n {
+	case 126:
+		head, n = 4, uint64(binary.BigEndian.Uint16(f[2:]))
+	case 127:
+		head, n = 10, binary.BigEndian.Uint64(f[2:])
+	}
+	mask := f[head : head+4]
+	payload := make([]byte, n)
+	for i := range payload {
+		payload[i] = f[head+4+i] ^ mask[i%4]
+	}
+	out := append([]byte{f[0], f[1] & 0x7F}, f[2:head]...)
+	return append(out, payload...), head + 4 + int(n)
+}
+
+// TestMaskedFrameLengths: every length form (RFC 6455 §5.2) carries the payload masked, and is
+// the shortest one that fits.
+func TestMaskedFrameLengths(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 1000, 0xFFFF, 0x10000} {
+		payload := bytes.Repeat([]byte{'a', 'b', 'c'}, n/3+1)[:n]
+		f := appendMaskedFrame([]byte("prefix"), opText, payload, [4]byte{1, 2, 0xF0, 0x7F})
+		if string(f[:6]) != "prefix" {
+			t.Fatalf("%d bytes: the frame overwrote what was there", n)
+		}
+		got, size := unmaskFrame(t, f[6:])
+		if size != len(f)-6 {
+			t.Errorf("%d bytes: frame is %d bytes, its header says %d", n, len(f)-6, size)
+		}
+		if want := serverFrame(true, opText, payload); !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: unmasked frame differs from the unmasked form (header % x, want % x)", n, got[:min(len(got), 10)], want[:min(len(want), 10)])
+		}
+	}
+}

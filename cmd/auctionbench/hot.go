@@ -470,26 +470,11 @@ type biddingIO interface {
 	close()
 }
 
-// Bidder readers, for -bidder-io: the same choice as for watchers.
+// newBiddingIO returns what -bidder-io asks for, chosen as for watchers.
 func (b *bench) newBiddingIO(t0 time.Time) (biddingIO, error) {
-	mode := b.cfg.BidderIO
-	if mode == "" {
-		mode = watcherIOAuto
-	}
-	switch mode {
-	case watcherIOGoroutine:
-		return &goroutineBidding{d: b.ws}, nil
-	case watcherIOEpoll, watcherIOAuto:
-		bio, err := newLoopBidding(b.ws, t0)
-		if err == nil {
-			return bio, nil
-		}
-		if mode == watcherIOEpoll {
-			return nil, fmt.Errorf("-bidder-io epoll: %w", err)
-		}
-		return &goroutineBidding{d: b.ws}, nil
-	}
-	return nil, fmt.Errorf("-bidder-io must be %s, %s or %s, not %q", watcherIOAuto, watcherIOEpoll, watcherIOGoroutine, mode)
+	return chooseIO("-bidder-io", b.cfg.BidderIO,
+		func() (biddingIO, error) { return newLoopBidding(b.ws, t0) },
+		func() biddingIO { return &goroutineBidding{d: b.ws} })
 }
 
 // goroutineBidding reads each lane with a goroutine through the WebSocket library and runs each

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -186,5 +187,40 @@ func TestAPIErrorMessages(t *testing.T) {
 	}
 	if !strings.Contains(usageText, "RATE_LIMITS=off") {
 		t.Error("the usage text does not mention RATE_LIMITS=off")
+	}
+}
+
+// TestChooseIO: auto falls back to goroutines where the loops cannot run; epoll asked for
+// explicitly does not; an unknown mode names the flag.
+func TestChooseIO(t *testing.T) {
+	works := func() (string, error) { return "loops", nil }
+	fails := func() (string, error) { return "", errors.New("no epoll here") }
+	goroutines := func() string { return "goroutines" }
+	for _, tc := range []struct {
+		mode    string
+		loops   func() (string, error)
+		want    string
+		wantErr string
+	}{
+		{"", works, "loops", ""},
+		{watcherIOAuto, works, "loops", ""},
+		{watcherIOAuto, fails, "goroutines", ""},
+		{watcherIOEpoll, works, "loops", ""},
+		{watcherIOEpoll, fails, "", "-bidder-io epoll: no epoll here"},
+		{watcherIOGoroutine, works, "goroutines", ""},
+		{"threads", works, "", `-bidder-io must be auto, epoll or goroutine, not "threads"`},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			got, err := chooseIO("-bidder-io", tc.mode, tc.loops, goroutines)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
 	}
 }

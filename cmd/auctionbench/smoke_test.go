@@ -99,37 +99,33 @@ func TestSmoke(t *testing.T) {
 	defer cancel()
 
 	// Both ways of driving bidders: goroutines run everywhere, event loops where auto picks them.
+	bidding := []struct {
+		scenario string
+		set      func(*Config)
+	}{
+		{"hot", func(c *Config) { c.Bidders, c.MaxFraction = 5, 0.2 }},
+		{"many", func(c *Config) { c.Bidders, c.Auctions = 4, 6 }},
+	}
 	for _, io := range []string{watcherIOAuto, watcherIOGoroutine} {
-		t.Run("hot/"+io, func(t *testing.T) {
-			cfg := smokeConfig(url, t)
-			cfg.Bidders, cfg.MaxFraction, cfg.BidderIO = 5, 0.2, io
-			res, err := run(ctx, cfg, "hot")
-			skipWithoutLive(t, err)
-			if err != nil {
-				t.Fatal(err)
-			}
-			requireOK(t, res)
-			if n, _ := metricValue(res, "accepted").(int64); n < 1 {
-				t.Errorf("no bid accepted in a second: %v", metricValue(res, "accepted"))
-			}
-			if res.Latencies[0].Count == 0 {
-				t.Error("no ack latency measured")
-			}
-		})
-
-		t.Run("many/"+io, func(t *testing.T) {
-			cfg := smokeConfig(url, t)
-			cfg.Bidders, cfg.Auctions, cfg.BidderIO = 4, 6, io
-			res, err := run(ctx, cfg, "many")
-			skipWithoutLive(t, err)
-			if err != nil {
-				t.Fatal(err)
-			}
-			requireOK(t, res)
-			if n, _ := metricValue(res, "accepted").(int64); n < 1 {
-				t.Errorf("no bid accepted in a second: %v", metricValue(res, "accepted"))
-			}
-		})
+		for _, sc := range bidding {
+			t.Run(sc.scenario+"/"+io, func(t *testing.T) {
+				cfg := smokeConfig(url, t)
+				sc.set(&cfg)
+				cfg.BidderIO = io
+				res, err := run(ctx, cfg, sc.scenario)
+				skipWithoutLive(t, err)
+				if err != nil {
+					t.Fatal(err)
+				}
+				requireOK(t, res)
+				if n, _ := metricValue(res, "accepted").(int64); n < 1 {
+					t.Errorf("no bid accepted in a second: %v", metricValue(res, "accepted"))
+				}
+				if res.Latencies[0].Count == 0 {
+					t.Error("no ack latency measured")
+				}
+			})
+		}
 	}
 
 	// Both ways of reading watchers: goroutines run everywhere, epoll where auto picks it.

@@ -29,24 +29,30 @@ const (
 // newWatcherPool returns the pool -watcher-io asks for; auto is epoll where it can run (Linux,
 // ws://) and goroutines elsewhere. Receive times count from t0.
 func (b *bench) newWatcherPool(t0 time.Time) (watcherPool, error) {
-	mode := b.cfg.WatcherIO
-	if mode == "" {
-		mode = watcherIOAuto
-	}
+	return chooseIO("-watcher-io", b.cfg.WatcherIO,
+		func() (watcherPool, error) { return newEpollPool(b.ws, t0) },
+		func() watcherPool { return &goroutinePool{d: b.ws, t0: t0} })
+}
+
+// chooseIO returns what mode, the value of flag, asks for: the event-loop kind from loops, or
+// the goroutine kind. auto (and "") takes the loops where they can run and goroutines elsewhere.
+func chooseIO[T any](flag, mode string, loops func() (T, error), goroutines func() T) (T, error) {
 	switch mode {
 	case watcherIOGoroutine:
-		return &goroutinePool{d: b.ws, t0: t0}, nil
-	case watcherIOEpoll, watcherIOAuto:
-		p, err := newEpollPool(b.ws, t0)
+		return goroutines(), nil
+	case watcherIOEpoll, watcherIOAuto, "":
+		l, err := loops()
 		if err == nil {
-			return p, nil
+			return l, nil
 		}
 		if mode == watcherIOEpoll {
-			return nil, fmt.Errorf("-watcher-io epoll: %w", err)
+			var none T
+			return none, fmt.Errorf("%s epoll: %w", flag, err)
 		}
-		return &goroutinePool{d: b.ws, t0: t0}, nil
+		return goroutines(), nil
 	}
-	return nil, fmt.Errorf("-watcher-io must be %s, %s or %s, not %q", watcherIOAuto, watcherIOEpoll, watcherIOGoroutine, mode)
+	var none T
+	return none, fmt.Errorf("%s must be %s, %s or %s, not %q", flag, watcherIOAuto, watcherIOEpoll, watcherIOGoroutine, mode)
 }
 
 // goroutinePool reads each watcher with its own goroutine and the WebSocket library.

@@ -52,9 +52,12 @@ type bidReply struct {
 // lane is one bidder's connection to one auction.
 type lane struct {
 	auction int64
+	// With -bidder-io goroutine only (an event loop reads the lane otherwise): the connection,
+	// where its reader puts replies (the bidder's channel in hot and many), and what it closes
+	// when it ends.
 	conn    *liveConn
-	replies chan bidReply // replies to this lane's bids (the bidder's channel in hot and many)
-	endSig  chan struct{} // closed when the read loop ends
+	replies chan bidReply
+	endSig  chan struct{}
 
 	mu      sync.Mutex
 	seq     int64
@@ -65,7 +68,8 @@ type lane struct {
 	// connection ended before the bench closed it; 0 otherwise.
 	endCode atomic.Int64
 
-	// Written by the bidder goroutine only, read after it ends.
+	// Written only by what drives the bidder (its goroutine or its event loop), read after
+	// bidding ends.
 	acceptedIDs []int64
 }
 
@@ -222,6 +226,7 @@ func (bd *bidder) prepare(runID string, n int) outBid {
 	return outBid{lane: l, requestID: msg.RequestID, amount: amount, payload: payload}
 }
 
+// sendError explains a failed send of b.
 func (b outBid) sendError(err error) error {
 	return fmt.Errorf("send a bid on auction %d: %s", b.lane.auction, netReason(err))
 }
@@ -261,7 +266,7 @@ func awaitReply(ctx context.Context, l *lane, requestID string, timer *time.Time
 			}
 			l.stray.Add(1)
 		case <-l.endSig:
-			return bidReply{}, fmt.Errorf("connection ended before the reply: %s", describeEnd(l.conn.endCode.Load()))
+			return bidReply{}, fmt.Errorf("connection ended before the reply: %s", describeEnd(l.endCode.Load()))
 		case <-timer.C:
 			return bidReply{}, fmt.Errorf("no reply to request %s within %s", requestID, replyTimeout)
 		case <-ctx.Done():

@@ -135,7 +135,7 @@ func (p *epollPool) closeAll() {
 	})
 }
 
-// epollLoop follows its share of the watchers. Its goroutine alone reads them; add and
+// epollLoop follows its share of the connections. Its goroutine alone reads them; add and
 // startClose reach the connections under mu.
 type epollLoop struct {
 	epfd      int
@@ -252,8 +252,9 @@ func (l *epollLoop) abandon(code int64) {
 	}
 }
 
-// frameSink takes what an epollConn receives. The loop's goroutine alone calls it, with the
-// loop's mutex held.
+// frameSink takes what an epollConn receives. What came with the snapshot is given to it on the
+// goroutine that connected; after that, only the loop's goroutine calls it, with the loop's
+// mutex held.
 type frameSink interface {
 	// onMessage takes one whole message, received at now (since the run's t0); the slice is
 	// valid only during the call.

@@ -24,7 +24,7 @@ type loopBidding struct {
 
 // bidderBatchWait is how long a bidder loop that found few ready sockets waits before it looks
 // again. Every bid in flight pays it (the ack latency can only look longer, by at most this),
-// so it is shorter than the watchers' wait; under many it cut the bench's CPU per bid by an
+// so it is shorter than the watchers' wait; under many it cut the bench's CPU per bid by a
 // seventh (41 → 35 µs) with no loss of throughput.
 const bidderBatchWait = 200 * time.Microsecond
 
@@ -99,12 +99,14 @@ func (g *loopBidding) bid(ctx context.Context, bidders []*bidder, runID string, 
 	go func() { wg.Wait(); close(finished) }()
 	tick := time.NewTicker(watchdogEvery)
 	defer tick.Stop()
+	cancelled := ctx.Done()
 	for {
 		select {
 		case <-finished:
 			return
-		case <-ctx.Done():
+		case <-cancelled:
 			each(func(lb *loopBidder) { lb.finish(ctx.Err()) })
+			cancelled = nil // every bidder is finished; wait for finished alone
 		case now := <-tick.C:
 			each(func(lb *loopBidder) { lb.checkTimeout(now) })
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -16,12 +17,7 @@ import (
 // reply to another request there is counted as stray; then the second lane's connection ends
 // while its bid is outstanding, which stops the bidder with that reason.
 func TestLoopBidder(t *testing.T) {
-	loop, err := newEpollLoop(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go loop.run(time.Now())
-	defer loop.stop()
+	loop := startLoop(t)
 
 	bd := &bidder{user: account{Name: "ann"}, rng: rand.New(rand.NewPCG(1, 2)), codes: map[string]int64{}}
 	lb := &loopBidder{bd: bd, lanes: map[*lane]*loopLane{}}
@@ -81,6 +77,18 @@ func TestLoopBidder(t *testing.T) {
 	}
 }
 
+// startLoop runs an event loop with no batching wait until the test ends.
+func startLoop(t *testing.T) *epollLoop {
+	t.Helper()
+	loop, err := newEpollLoop(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go loop.run(time.Now())
+	t.Cleanup(loop.stop)
+	return loop
+}
+
 // readBid reads one bid frame a bidder sent.
 func readBid(t *testing.T, fd int) bidMsg {
 	t.Helper()
@@ -94,4 +102,44 @@ func readBid(t *testing.T, fd int) bidMsg {
 		t.Fatalf("bid message %q: %v", payload, err)
 	}
 	return m
+}
+
+// TestLoopBidderCancelled: a run cancelled while a bid waits for its reply stops its bidders
+// with the context's error instead of waiting out replyTimeout.
+func TestLoopBidderCancelled(t *testing.T) {
+	loop := startLoop(t)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+
+	bd := &bidder{user: account{Name: "bob"}, rng: rand.New(rand.NewPCG(3, 4)), codes: map[string]int64{}}
+	lb := &loopBidder{bd: bd, lanes: map[*lane]*loopLane{}}
+	l := &lane{auction: 5}
+	l.noteState(liveState{Seq: 1, MinNext: "1.00"})
+	bd.lanes = []*lane{l}
+	ll := &loopLane{lane: l, bidder: lb, fd: fds[0]}
+	lb.lanes[l] = ll
+	if err := loop.add(&epollConn{fd: fds[0], sink: ll}); err != nil {
+		t.Fatal(err)
+	}
+	g := &loopBidding{pool: &epollPool{loops: []*epollLoop{loop}}, bidders: map[*bidder]*loopBidder{bd: lb}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); g.bid(ctx, []*bidder{bd}, "run", time.Now().Add(time.Hour)) }()
+
+	readBid(t, fds[1]) // the bid is out; its reply never comes
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the bidder did not stop when the run was cancelled")
+	}
+	if !errors.Is(bd.err, context.Canceled) {
+		t.Errorf("bidder error %v, want context.Canceled", bd.err)
+	}
+	if bd.sent.Load() != 1 || bd.accepted.Load()+bd.rejected.Load() != 0 {
+		t.Errorf("sent %d, answered %d; want 1, 0", bd.sent.Load(), bd.accepted.Load()+bd.rejected.Load())
+	}
 }

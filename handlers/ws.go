@@ -167,7 +167,9 @@ type wsConn struct {
 	// where data frames are written (wsframes.go).
 	sendQ  *sendQueue
 	socket net.Conn
-	pinger *time.Timer // guarded by wmu
+	// writeDL is the socket's write deadline as data frames last set it (wsdeadline.go).
+	writeDL writeDeadline
+	pinger  *time.Timer // guarded by wmu
 	// The last state sent and when; only the running writer uses them.
 	lastSeq   int64
 	lastState time.Time
@@ -180,6 +182,7 @@ type wsConn struct {
 	// of a closing connection, so that a late pong cannot keep a closing connection open.
 	deadlineMu   sync.Mutex
 	closingReads bool
+	readDL       readDeadline
 }
 
 // serveWS is the connection's handler, called after the upgrade.
@@ -298,6 +301,13 @@ func (w *wsConn) start() bool {
 		return nil
 	})
 	conn.SetPingHandler(w.answerPing)
+	// The library's answer to a client's close frame sets the write deadline too.
+	answerClose := conn.CloseHandler()
+	conn.SetCloseHandler(func(code int, text string) error {
+		err := answerClose(code, text)
+		w.writeDL.controlWrote()
+		return err
+	})
 	w.sub.SetWake(w.engineWake)
 	w.wmu.Lock()
 	w.pinger = time.AfterFunc(wsPingInterval, w.pingTick)
@@ -351,7 +361,7 @@ func (w *wsConn) readLoop() (tooBig bool) {
 				// The library sends 1009 itself; should it ever stop doing so, this sends it.
 				// Otherwise it fails with ErrCloseSent and sends nothing.
 				w.cancel()
-				_ = w.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTooBig, "message too big"), time.Now().Add(wsWriteWait))
+				_ = w.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTooBig, "message too big"), wsWriteWait)
 				return true
 			}
 			return false
@@ -842,15 +852,23 @@ func (w *wsConn) writeStateAndDirect() error {
 // ping sends a ping frame (2 bytes: no payload).
 func (w *wsConn) ping() error {
 	w.sendQ.wrote(2)
-	return w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait))
+	return w.writeControl(websocket.PingMessage, nil, wsWriteWait)
 }
 
 // answerPing is the library's default ping handler, with the pong counted in the send queue.
 func (w *wsConn) answerPing(data string) error {
 	w.sendQ.wroteControl(2 + len(data))
 	// A best effort, as the default's: a pong that cannot go out ends nothing.
-	_ = w.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wsPongWriteWait))
+	_ = w.writeControl(websocket.PongMessage, []byte(data), wsPongWriteWait)
 	return nil
+}
+
+// writeControl writes a control frame with the library, which sets the socket's write
+// deadline to wait from now, and then tells the data frames so (writeDeadline).
+func (w *wsConn) writeControl(messageType int, data []byte, wait time.Duration) error {
+	err := w.conn.WriteControl(messageType, data, time.Now().Add(wait))
+	w.writeDL.controlWrote()
+	return err
 }
 
 // wsPongWriteWait bounds writing a pong, as the library's default ping handler does.
@@ -984,8 +1002,10 @@ func (w *wsConn) writeOut(out []byte) error {
 	if len(out) == 0 {
 		return nil
 	}
-	if err := w.socket.SetWriteDeadline(time.Now().Add(wsWriteWait)); err != nil {
-		return err
+	if now := time.Now(); w.writeDL.due(now) {
+		if err := w.socket.SetWriteDeadline(w.writeDL.at); err != nil {
+			return err
+		}
 	}
 	_, err := w.socket.Write(out)
 	w.sendQ.wrote(len(out))
@@ -1043,7 +1063,7 @@ func subscriptionCloseCode(err error) (int, string) {
 // keeps reading until the answer (a CloseError) or the deadline.
 func (w *wsConn) sendClose(code int, reason string) {
 	w.cancel()
-	err := w.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(wsWriteWait))
+	err := w.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), wsWriteWait)
 	if err != nil {
 		w.shortenReadDeadline(0)
 		return
@@ -1051,12 +1071,13 @@ func (w *wsConn) sendClose(code int, reason string) {
 	w.shortenReadDeadline(wsCloseGrace)
 }
 
-// extendReadDeadline gives the client another wsPongWait, unless the connection is closing.
+// extendReadDeadline gives the client another wsPongWait (give or take wsDeadlineRefresh),
+// unless the connection is closing.
 func (w *wsConn) extendReadDeadline() {
 	w.deadlineMu.Lock()
 	defer w.deadlineMu.Unlock()
-	if !w.closingReads {
-		_ = w.conn.SetReadDeadline(time.Now().Add(wsPongWait))
+	if now := time.Now(); !w.closingReads && w.readDL.due(now) {
+		_ = w.conn.SetReadDeadline(now.Add(wsPongWait))
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 // (its answers to pings and close frames) are whole single writes too, and the socket orders
 // concurrent writes one after another, so frames never interleave. The library's pong sets the
 // socket's write deadline to a second, as it always did; a data write that is stuck at that
-// moment, because the client pings but does not read, then fails sooner than wsWriteWait.
+// moment, because the client pings but does not read, then fails sooner than wsWriteWait. The
+// next data frame sets its own deadline again (wsdeadline.go).
 
 // appendTextFrame appends payload as one unmasked, final text frame, as a server sends it.
 func appendTextFrame(dst, payload []byte) []byte {

@@ -1071,13 +1071,13 @@ func (w *wsConn) sendClose(code int, reason string) {
 	w.shortenReadDeadline(wsCloseGrace)
 }
 
-// extendReadDeadline gives the client another wsPongWait (give or take wsDeadlineRefresh),
-// unless the connection is closing.
+// extendReadDeadline gives the client another wsPongWait at least (wsdeadline.go), unless the
+// connection is closing.
 func (w *wsConn) extendReadDeadline() {
 	w.deadlineMu.Lock()
 	defer w.deadlineMu.Unlock()
 	if now := time.Now(); !w.closingReads && w.readDL.due(now) {
-		_ = w.conn.SetReadDeadline(now.Add(wsPongWait))
+		_ = w.conn.SetReadDeadline(now.Add(wsPongWait + wsDeadlineRefresh))
 	}
 }
 

@@ -7,9 +7,10 @@ import (
 
 // wsDeadlineRefresh is how old a deadline may grow before a frame sets it again. Setting a
 // socket's deadline moves a runtime timer, and doing it for every frame cost 5 % of the
-// server's CPU in the fanout scenario (BENCHMARKS.md). Refreshed at most once a second, a write
-// still has between wsWriteWait-wsDeadlineRefresh and wsWriteWait to finish, and a silent
-// client between wsPongWait-wsDeadlineRefresh and wsPongWait to say something.
+// server's CPU in the fanout scenario (BENCHMARKS.md). So a deadline is set this much later
+// than the wait it stands for, and set again only once less than that wait is left: a write
+// still has at least wsWriteWait to finish, and a silent client at least wsPongWait to say
+// something (PROTOCOL.md §6), each at most wsDeadlineRefresh more.
 const wsDeadlineRefresh = time.Second
 
 // writeDeadline remembers the write deadline a connection's data frames last set on the socket,
@@ -28,16 +29,16 @@ type writeDeadline struct {
 }
 
 // due reports whether a data frame written at now must set the deadline, and if so records
-// that it sets it to now+wsWriteWait; the caller then does. Only the holder of the writer's
+// the deadline (at) that the caller then sets. Only the holder of the writer's
 // role calls it.
 func (d *writeDeadline) due(now time.Time) bool {
 	// Take the flag first: a control frame written after this point leaves it set for the
 	// next frame, whatever this one does.
 	stale := d.stale.Swap(false)
-	if !stale && d.at.Sub(now) > wsWriteWait-wsDeadlineRefresh {
+	if !stale && d.at.Sub(now) >= wsWriteWait {
 		return false
 	}
-	d.at = now.Add(wsWriteWait)
+	d.at = now.Add(wsWriteWait + wsDeadlineRefresh)
 	return true
 }
 
@@ -53,7 +54,8 @@ type readDeadline struct {
 	extendedAt time.Time
 }
 
-// due reports whether the read deadline must be extended at now, and if so records that it is.
+// due reports whether the read deadline must be extended at now, and if so records that it is,
+// to now plus wsPongWait plus wsDeadlineRefresh.
 func (d *readDeadline) due(now time.Time) bool {
 	if !d.extendedAt.IsZero() && now.Sub(d.extendedAt) < wsDeadlineRefresh {
 		return false

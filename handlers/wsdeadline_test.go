@@ -19,9 +19,10 @@ func TestWriteDeadlineDue(t *testing.T) {
 		{"the first frame sets it", false, 0, true},
 		{"a frame right after does not", false, 500 * time.Millisecond, false},
 		{"nor one just before a refresh is due", false, wsDeadlineRefresh - time.Millisecond, false},
-		{"a frame once the refresh is due sets it", false, wsDeadlineRefresh, true},
-		{"after a pong the next frame sets it", true, wsDeadlineRefresh + time.Millisecond, true},
-		{"and the one after does not", false, wsDeadlineRefresh + 2*time.Millisecond, false},
+		{"nor one with exactly wsWriteWait left", false, wsDeadlineRefresh, false},
+		{"a frame with less left sets it", false, wsDeadlineRefresh + time.Millisecond, true},
+		{"after a pong the next frame sets it", true, wsDeadlineRefresh + 2*time.Millisecond, true},
+		{"and the one after does not", false, wsDeadlineRefresh + 3*time.Millisecond, false},
 		{"after a long silence it is set", false, time.Hour, true},
 	}
 	for _, s := range steps {
@@ -33,8 +34,8 @@ func TestWriteDeadlineDue(t *testing.T) {
 			if got := d.due(now); got != s.due {
 				t.Fatalf("due at +%v = %v, want %v", s.at, got, s.due)
 			}
-			if left := d.at.Sub(now); left < wsWriteWait-wsDeadlineRefresh || left > wsWriteWait {
-				t.Fatalf("a frame at +%v has %v to finish, want between %v and %v", s.at, left, wsWriteWait-wsDeadlineRefresh, wsWriteWait)
+			if left := d.at.Sub(now); left < wsWriteWait || left > wsWriteWait+wsDeadlineRefresh {
+				t.Fatalf("a frame at +%v has %v to finish, want between %v and %v", s.at, left, wsWriteWait, wsWriteWait+wsDeadlineRefresh)
 			}
 		})
 	}

@@ -50,7 +50,7 @@ type bidRequest struct {
 }
 
 // toBid checks the fields and makes the engine's request for bidder. The WebSocket bid message
-// carries the same fields and is checked here too (ws.go), so both paths refuse alike.
+// carries the same fields and is checked here too (ws_reader.go), so both paths refuse alike.
 func (r *bidRequest) toBid(bidder auction.UserRef) (auction.BidRequest, error) {
 	bid := auction.BidRequest{Bidder: bidder}
 	var err error

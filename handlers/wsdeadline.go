@@ -19,8 +19,8 @@ const wsDeadlineRefresh = time.Second
 // The socket has one write deadline, and the library's control frames (our pings, the pong it
 // answers a client's ping with on the reader's goroutine, close frames) set it too, a pong to
 // a second from then. Whoever writes a control frame calls controlWrote after it; the next data
-// frame then sets its own deadline again. Without that, every data frame after a pong would
-// have failed once the pong's second was over.
+// frame then sets its own deadline again, rather than trust one that a pong may have cut to a
+// second.
 type writeDeadline struct {
 	// at is the deadline the last data frame set. Only the holder of the writer's role uses it.
 	at time.Time
@@ -29,8 +29,7 @@ type writeDeadline struct {
 }
 
 // due reports whether a data frame written at now must set the deadline, and if so records
-// the deadline (at) that the caller then sets. Only the holder of the writer's
-// role calls it.
+// the deadline (at) that the caller then sets. Only the holder of the writer's role calls it.
 func (d *writeDeadline) due(now time.Time) bool {
 	// Take the flag first: a control frame written after this point leaves it set for the
 	// next frame, whatever this one does.

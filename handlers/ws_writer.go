@@ -14,7 +14,7 @@ import (
 // go out in one write system call (wsframes.go).
 
 // takeWriterRole takes the writer's role for the caller's goroutine, as kick does for a new
-// writer run, if no writer runs and none may start again. The caller gives it up with handOn
+// writer run, if no writer runs and writers may still start (stopWriter has not run). The caller gives it up with handOn
 // (or keeps it after a failed write) and then calls writers.Done.
 func (w *wsConn) takeWriterRole() bool {
 	w.wmu.Lock()

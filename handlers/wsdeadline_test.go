@@ -63,7 +63,9 @@ func TestReadDeadlineDue(t *testing.T) {
 
 // A pong sets the socket's write deadline to a second (wsPongWriteWait). A state written after
 // that second must still go out: data frames set their own deadline again rather than trust
-// the one they set last.
+// the one they set last. With today's constants a frame this late would refresh its deadline
+// anyway (wsDeadlineRefresh is not longer than the pong's second), so this guards the behaviour
+// should the constants change; TestWriteDeadlineDue checks the flag that a pong leaves.
 func TestWSStatesAfterPongDeadline(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
 		ann := e.signup("ann")

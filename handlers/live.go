@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
@@ -97,6 +100,9 @@ type liveHub struct {
 	perAddr  map[string]int
 	perUser  map[int64]int
 	total    int
+	// wsWriting counts the WebSockets that may still write a frame (wsConn.endWriting has not
+	// run), for AwaitWebSocketsClosed.
+	wsWriting atomic.Int64
 	// logouts counts closeSession calls. A connection remembers it before authenticating;
 	// if it changed by the time the connection registers, a logout may have slipped between
 	// the two, and the session is looked up again (see register).
@@ -187,6 +193,27 @@ func (h *liveHub) unregister(c *liveConn) {
 	if c.userID != 0 {
 		if h.perUser[c.userID]--; h.perUser[c.userID] <= 0 {
 			delete(h.perUser, c.userID)
+		}
+	}
+}
+
+// AwaitWebSocketsClosed waits until every WebSocket has written its last frame, or ctx ends.
+// Call it after the engine's Shutdown has ended the subscriptions: each connection's writer
+// then sends the replies it still owes and a 1001 close frame. fasthttp's Shutdown does not wait
+// for hijacked connections, so a program that exited right after it could cut those frames off,
+// and its clients saw the connection drop (1006) instead of the server going away.
+func (s *Server) AwaitWebSocketsClosed(ctx context.Context) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := s.live.wsWriting.Load()
+		if n <= 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d WebSockets had not finished writing: %w", n, ctx.Err())
+		case <-tick.C:
 		}
 	}
 }

@@ -195,7 +195,7 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 	if p == nil {
 		// Only a routing mistake gets here.
 		s.log.Error("WebSocket upgraded without its parameters")
-		closeAndWait(conn, closeInternalError, "internal error")
+		closeAndWait(conn, closeInternalError, "internal error", nil)
 		return
 	}
 	w := s.newWSConn(conn, p)
@@ -239,6 +239,7 @@ func (s *Server) newWSConn(conn *websocket.Conn, p *wsParams) *wsConn {
 	if p.user != nil {
 		sessionID, userID = p.session.ID, p.user.ID
 	}
+	s.live.wsWriting.Add(1) // until endWriting
 	w.live = newLiveConn(sessionID, userID, p.addr)
 	w.live.wake = func() { w.kick() }
 	w.paced.wake = w.wakeForState
@@ -258,12 +259,12 @@ func (w *wsConn) start() bool {
 		valid, err := s.sessionStillValid(w.ctx, p.session)
 		if err != nil {
 			s.log.Error("check session of a new WebSocket", "err", err)
-			closeAndWait(conn, closeInternalError, "internal error")
+			closeAndWait(conn, closeInternalError, "internal error", w.endWriting)
 			return false
 		}
 		if !valid {
 			// It signed out while connecting: as if the logout had come a moment later.
-			closeAndWait(conn, closeNormal, "signed out")
+			closeAndWait(conn, closeNormal, "signed out", w.endWriting)
 			return false
 		}
 	}
@@ -271,10 +272,10 @@ func (w *wsConn) start() bool {
 	sub, err := s.engine.Subscribe(w.ctx, p.auctionID, w.live.userID)
 	if err != nil {
 		if errors.Is(err, auction.ErrUnavailable) {
-			closeAndWait(conn, closeGoingAway, "server shutting down")
+			closeAndWait(conn, closeGoingAway, "server shutting down", w.endWriting)
 		} else {
 			s.log.Error("subscribe a WebSocket", "auction", p.auctionID, "err", err)
-			closeAndWait(conn, closeInternalError, "internal error")
+			closeAndWait(conn, closeInternalError, "internal error", w.endWriting)
 		}
 		return false
 	}
@@ -283,7 +284,7 @@ func (w *wsConn) start() bool {
 	seq, snapshot, err := s.snapshotMessage(sub)
 	if err != nil {
 		s.log.Error("encode snapshot", "auction", p.auctionID, "err", err)
-		closeAndWait(conn, closeInternalError, "internal error")
+		closeAndWait(conn, closeInternalError, "internal error", w.endWriting)
 		return false
 	}
 	if err := w.write(snapshot); err != nil {
@@ -320,6 +321,7 @@ func (w *wsConn) start() bool {
 // release ends the subscription and takes the connection off the hub; safe on a connection
 // that start left half set up.
 func (w *wsConn) release() {
+	w.endWriting() // for a connection that start gave up on
 	if w.sub != nil {
 		w.sub.Close()
 	}
@@ -414,9 +416,14 @@ func drainAfterTooBig(conn *websocket.Conn) {
 }
 
 // closeAndWait closes a connection that has no writer goroutine (yet) and waits briefly for
-// the client's answer, for the paths that give up right after the upgrade.
-func closeAndWait(conn *websocket.Conn, code int, reason string) {
-	if err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(wsWriteWait)); err != nil {
+// the client's answer, for the paths that give up right after the upgrade. written, if not nil,
+// is called once the close frame has gone out or failed to, before the wait.
+func closeAndWait(conn *websocket.Conn, code int, reason string, written func()) {
+	err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(wsWriteWait))
+	if written != nil {
+		written()
+	}
+	if err != nil {
 		return
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(wsCloseGrace))

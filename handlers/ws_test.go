@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -489,6 +490,67 @@ func TestWSShutdownClosesGoingAway(t *testing.T) {
 		c2.expectClose(fws.CloseGoingAway)
 		waitFor(t, "the hub empties", func() bool { return e.srv.LiveConnections() == 0 })
 	})
+}
+
+// Once AwaitWebSocketsClosed returns, every WebSocket's close frame is on its way: the program
+// may end, which this test stands in for by closing every server-side socket at once. Each
+// client must still read 1001, not a dropped connection. With 200 watchers some writers have
+// not yet run when the engine's Shutdown returns: without the wait, the test fails.
+func TestWSAwaitClosedBeforeExit(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		ann := e.signup("ann")
+		a := e.createAuction(ann, nil)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recordingListener{Listener: ln}
+		addr := serveOn(t, e, rec)
+		var watchers []*wsClient
+		for range 200 {
+			c, _ := connect(t, addr, a.ID)
+			watchers = append(watchers, c)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), liveWait)
+		defer cancel()
+		if err := e.engine.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.srv.AwaitWebSocketsClosed(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rec.closeAll()
+		for _, c := range watchers {
+			c.expectClose(fws.CloseGoingAway)
+		}
+	})
+}
+
+// recordingListener keeps every connection it accepts, so that a test can cut them all as a
+// process's exit would.
+type recordingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *recordingListener) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		_ = c.Close()
+	}
 }
 
 func TestWSWatchersCount(t *testing.T) {

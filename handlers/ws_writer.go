@@ -130,7 +130,10 @@ func (w *wsConn) stopWriter() {
 // endWriting marks that no data frame will be written again. A writer run that calls it keeps
 // writerRunning set, so no other run starts.
 func (w *wsConn) endWriting() {
-	w.endOnce.Do(func() { close(w.writerDone) })
+	w.endOnce.Do(func() {
+		close(w.writerDone)
+		w.s.live.wsWriting.Add(-1)
+	})
 }
 
 // isClosed reports whether ch is closed (or, for a channel never sent on, ready).

@@ -132,9 +132,10 @@ func run(getenv func(string) string) error {
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), httpDrainTimeout)
 	defer cancelDrain()
 	// The engine has ended every subscription; let the WebSockets send what they owe and their
-	// close frames before the process can end (fasthttp's Shutdown does not wait for them).
-	if err := srv.AwaitWebSocketsClosed(drainCtx); err != nil {
-		logger.Warn("stopped waiting for WebSockets to close", "err", err)
+	// close frames, and the event streams their last chunk, before the process can end
+	// (fasthttp's Shutdown does not wait for hijacked connections).
+	if err := srv.AwaitLiveClosed(drainCtx); err != nil {
+		logger.Warn("stopped waiting for WebSockets and event streams to close", "err", err)
 	}
 	if err := app.ShutdownWithContext(drainCtx); err != nil {
 		logger.Warn("closed connections that had not finished a request", "err", err)

@@ -100,9 +100,9 @@ type liveHub struct {
 	perAddr  map[string]int
 	perUser  map[int64]int
 	total    int
-	// wsWriting counts the WebSockets that may still write a frame (wsConn.endWriting has not
-	// run), for AwaitWebSocketsClosed.
-	wsWriting atomic.Int64
+	// writing counts the WebSockets that may still write a frame (wsConn.endWriting has not
+	// run) and the event streams that have not written their end, for AwaitLiveClosed.
+	writing atomic.Int64
 	// logouts counts closeSession calls. A connection remembers it before authenticating;
 	// if it changed by the time the connection registers, a logout may have slipped between
 	// the two, and the session is looked up again (see register).
@@ -197,22 +197,23 @@ func (h *liveHub) unregister(c *liveConn) {
 	}
 }
 
-// AwaitWebSocketsClosed waits until every WebSocket has written its last frame, or ctx ends.
-// Call it after the engine's Shutdown has ended the subscriptions: each connection's writer
-// then sends the replies it still owes and a 1001 close frame. fasthttp's Shutdown does not wait
+// AwaitLiveClosed waits until every WebSocket has written its last frame and every event
+// stream its last chunk, or ctx ends. Call it after the engine's Shutdown has ended the
+// subscriptions: each WebSocket's writer then sends the replies it still owes and a 1001 close
+// frame, and each event stream ends its body. fasthttp's Shutdown does not wait
 // for hijacked connections, so a program that exited right after it could cut those frames off,
 // and its clients saw the connection drop (1006) instead of the server going away.
-func (s *Server) AwaitWebSocketsClosed(ctx context.Context) error {
+func (s *Server) AwaitLiveClosed(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		n := s.live.wsWriting.Load()
+		n := s.live.writing.Load()
 		if n <= 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d WebSockets had not finished writing: %w", n, ctx.Err())
+			return fmt.Errorf("%d WebSockets or event streams had not finished writing: %w", n, ctx.Err())
 		case <-tick.C:
 		}
 	}

@@ -265,8 +265,9 @@ func (s *Server) App() *fiber.App {
 // body: the body limit, the read timeout and the write timeout. Only the seller's form (POST
 // /auctions, photos) may send more than BodyLimit and take longer than ReadTimeout, so every
 // other request is cut off by the HTTP server at BodyLimit instead of being read into memory up
-// to the photo form's limit; only event streams are written without a deadline. The path is
-// matched the way Fiber routes it (case-insensitive, a trailing slash ignored).
+// to the photo form's limit; event streams get no response deadline, since each of their
+// writes sets its own (sseWriteWait). The path is matched the way Fiber routes it
+// (case-insensitive, a trailing slash ignored).
 func (s *Server) requestLimits(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	rc := fasthttp.RequestConfig{MaxRequestBodySize: s.cfg.BodyLimit, WriteTimeout: s.cfg.WriteTimeout}
 	method := string(h.Method())

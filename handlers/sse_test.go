@@ -26,6 +26,8 @@ type sseStream struct {
 	t      *testing.T
 	res    *http.Response
 	events chan sseEvent
+	// readErr is why reading the body stopped (nil at its proper end); set before events closes.
+	readErr error
 }
 
 func openEvents(t *testing.T, addr, id string, opts ...reqOpt) *sseStream {
@@ -56,6 +58,7 @@ func openEvents(t *testing.T, addr, id string, opts ...reqOpt) *sseStream {
 func (s *sseStream) parse() {
 	defer close(s.events)
 	sc := bufio.NewScanner(s.res.Body)
+	defer func() { s.readErr = sc.Err() }()
 	var ev sseEvent
 	for sc.Scan() {
 		line := sc.Text()
@@ -115,7 +118,8 @@ func (s *sseStream) until(what string, ok func(sseEvent) bool) sseEvent {
 	}
 }
 
-// expectEnd waits for the server to end the stream, skipping events before that.
+// expectEnd waits for the server to end the stream, skipping events before that. The body
+// must end properly (its last chunk), not break off.
 func (s *sseStream) expectEnd() {
 	s.t.Helper()
 	deadline := time.After(liveWait)
@@ -123,6 +127,9 @@ func (s *sseStream) expectEnd() {
 		select {
 		case _, open := <-s.events:
 			if !open {
+				if s.readErr != nil {
+					s.t.Fatalf("the stream broke off instead of ending: %v", s.readErr)
+				}
 				return
 			}
 		case <-deadline:
@@ -154,6 +161,14 @@ func TestSSE(t *testing.T) {
 			}
 			if xa := h.Get("X-Accel-Buffering"); xa != "no" {
 				t.Errorf("X-Accel-Buffering %q", xa)
+			}
+			// The stream's header is written by hand on the hijacked connection: the
+			// middlewares' headers must still be in it.
+			if xc := h.Get("X-Content-Type-Options"); xc != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q", xc)
+			}
+			if te := anon.res.TransferEncoding; len(te) != 1 || te[0] != "chunked" {
+				t.Errorf("Transfer-Encoding %q", te)
 			}
 		})
 		var snapSeq int64
@@ -202,6 +217,18 @@ func TestSSE(t *testing.T) {
 			anon.until("the state after the logout", func(ev sseEvent) bool {
 				return ev.name == "auction" && ev.msg.Auction.BidCount == 3
 			})
+		})
+		t.Run("HEAD answers the header alone", func(t *testing.T) {
+			before := e.srv.LiveConnections()
+			res, err := http.Head("http://" + addr + "/auctions/" + id + "/events")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+				t.Errorf("HEAD: status %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
+			}
+			waitFor(t, "the HEAD request to leave the hub", func() bool { return e.srv.LiveConnections() == before })
 		})
 		t.Run("unknown auction", func(t *testing.T) {
 			for _, bad := range []string{"999999", "abc"} {

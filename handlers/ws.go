@@ -239,7 +239,7 @@ func (s *Server) newWSConn(conn *websocket.Conn, p *wsParams) *wsConn {
 	if p.user != nil {
 		sessionID, userID = p.session.ID, p.user.ID
 	}
-	s.live.wsWriting.Add(1) // until endWriting
+	s.live.writing.Add(1) // until endWriting
 	w.live = newLiveConn(sessionID, userID, p.addr)
 	w.live.wake = func() { w.kick() }
 	w.paced.wake = w.wakeForState

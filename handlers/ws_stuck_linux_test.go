@@ -81,6 +81,13 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 // dialStuck opens a WebSocket to the auction with a small receive buffer and never reads it.
 func dialStuck(t *testing.T, addr string, id int64) *net.TCPConn {
 	t.Helper()
+	return sendStuck(t, addr, "GET /ws/auctions/"+itoa(id)+" HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+}
+
+// sendStuck connects to addr with a 4 KiB receive buffer, sends req and reads nothing after.
+func sendStuck(t *testing.T, addr, req string) *net.TCPConn {
+	t.Helper()
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
@@ -92,8 +99,6 @@ func dialStuck(t *testing.T, addr string, id int64) *net.TCPConn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := "GET /ws/auctions/" + itoa(id) + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	if _, err := conn.Write([]byte(req)); err != nil {
 		t.Fatal(err)
 	}

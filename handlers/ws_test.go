@@ -492,7 +492,7 @@ func TestWSShutdownClosesGoingAway(t *testing.T) {
 	})
 }
 
-// Once AwaitWebSocketsClosed returns, every WebSocket's close frame is on its way: the program
+// Once AwaitLiveClosed returns, every WebSocket's close frame is on its way: the program
 // may end, which this test stands in for by closing every server-side socket at once. Each
 // client must still read 1001, not a dropped connection. With 200 watchers some writers have
 // not yet run when the engine's Shutdown returns: without the wait, the test fails.
@@ -517,7 +517,7 @@ func TestWSAwaitClosedBeforeExit(t *testing.T) {
 		if err := e.engine.Shutdown(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.srv.AwaitWebSocketsClosed(ctx); err != nil {
+		if err := e.srv.AwaitLiveClosed(ctx); err != nil {
 			t.Fatal(err)
 		}
 		rec.closeAll()

@@ -132,7 +132,7 @@ func (w *wsConn) stopWriter() {
 func (w *wsConn) endWriting() {
 	w.endOnce.Do(func() {
 		close(w.writerDone)
-		w.s.live.wsWriting.Add(-1)
+		w.s.live.writing.Add(-1)
 	})
 }
 

@@ -1,0 +1,72 @@
+package handlers
+
+import (
+	"bufio"
+	"net"
+	"strconv"
+	"time"
+)
+
+// sseWriteWait bounds one write of an event stream, as wsWriteWait does a WebSocket frame's:
+// a client that stops reading is dropped instead of holding its connection for ever.
+const sseWriteWait = 10 * time.Second
+
+// sseBufferSize is the stream's write buffer. An event is flushed as soon as it is written, so
+// the buffer only gathers one event's lines; a larger state goes out in more than one chunk.
+const sseBufferSize = 1024
+
+// chunkedStream writes an HTTP/1.1 response body in chunked encoding straight to a hijacked
+// connection: each flush of w is one chunk, preceded on the first write by the response header.
+type chunkedStream struct {
+	conn   net.Conn
+	header []byte
+	w      *bufio.Writer
+	// frame is the buffer one chunk is framed in, so that a chunk is one write.
+	frame []byte
+}
+
+func newChunkedStream(conn net.Conn, header []byte) *chunkedStream {
+	cs := &chunkedStream{conn: conn, header: append([]byte(nil), header...)}
+	cs.w = bufio.NewWriterSize(chunkWriter{cs}, sseBufferSize)
+	return cs
+}
+
+// chunkWriter is the io.Writer under chunkedStream.w.
+type chunkWriter struct{ cs *chunkedStream }
+
+// Write sends p as one chunk.
+func (cw chunkWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	cs := cw.cs
+	b := append(cs.frame[:0], cs.header...)
+	b = strconv.AppendInt(b, int64(len(p)), 16)
+	b = append(b, '\r', '\n')
+	b = append(b, p...)
+	b = append(b, '\r', '\n')
+	if err := cs.write(b); err != nil {
+		return 0, err
+	}
+	cs.frame = b[:0]
+	return len(p), nil
+}
+
+// write writes b, header included if it has not gone out yet, within sseWriteWait.
+func (cs *chunkedStream) write(b []byte) error {
+	if err := cs.conn.SetWriteDeadline(time.Now().Add(sseWriteWait)); err != nil {
+		return err
+	}
+	_, err := cs.conn.Write(b)
+	cs.header = nil
+	return err
+}
+
+// end writes the last chunk, which tells the client the stream ended rather than broke off.
+// The header goes with it if nothing was written before.
+func (cs *chunkedStream) end() {
+	if cs.w.Flush() != nil {
+		return
+	}
+	_ = cs.write(append(cs.header, "0\r\n\r\n"...))
+}

@@ -87,9 +87,14 @@ func (s *Server) serveEvents(c *fiber.Ctx) error {
 		defer s.live.unregister(live)
 		defer sub.Close()
 		header := &fctx.Response.Header
-		header.SetContentLength(-1) // chunked
+		// HTTP/1.0 has no chunks: its body ends where the connection does.
+		chunked := fctx.Request.Header.IsHTTP11()
+		header.SetContentLength(-1)
+		if !chunked {
+			header.Del(fiber.HeaderTransferEncoding)
+		}
 		header.SetConnectionClose()
-		out := newChunkedStream(conn, header.Header())
+		out := newChunkedStream(conn, header.Header(), chunked)
 		streamEvents(out.w, live, sub, seq, snapshot, s.metrics)
 		out.end()
 	})

@@ -17,16 +17,18 @@ const sseBufferSize = 1024
 
 // chunkedStream writes an HTTP/1.1 response body in chunked encoding straight to a hijacked
 // connection: each flush of w is one chunk, preceded on the first write by the response header.
+// For an HTTP/1.0 client it writes the body as it is, to be ended by closing the connection.
 type chunkedStream struct {
-	conn   net.Conn
-	header []byte
-	w      *bufio.Writer
+	conn    net.Conn
+	header  []byte
+	chunked bool
+	w       *bufio.Writer
 	// frame is the buffer one chunk is framed in, so that a chunk is one write.
 	frame []byte
 }
 
-func newChunkedStream(conn net.Conn, header []byte) *chunkedStream {
-	cs := &chunkedStream{conn: conn, header: append([]byte(nil), header...)}
+func newChunkedStream(conn net.Conn, header []byte, chunked bool) *chunkedStream {
+	cs := &chunkedStream{conn: conn, header: append([]byte(nil), header...), chunked: chunked}
 	cs.w = bufio.NewWriterSize(chunkWriter{cs}, sseBufferSize)
 	return cs
 }
@@ -41,10 +43,14 @@ func (cw chunkWriter) Write(p []byte) (int, error) {
 	}
 	cs := cw.cs
 	b := append(cs.frame[:0], cs.header...)
-	b = strconv.AppendInt(b, int64(len(p)), 16)
-	b = append(b, '\r', '\n')
-	b = append(b, p...)
-	b = append(b, '\r', '\n')
+	if !cs.chunked {
+		b = append(b, p...)
+	} else {
+		b = strconv.AppendInt(b, int64(len(p)), 16)
+		b = append(b, '\r', '\n')
+		b = append(b, p...)
+		b = append(b, '\r', '\n')
+	}
 	if err := cs.write(b); err != nil {
 		return 0, err
 	}
@@ -63,10 +69,17 @@ func (cs *chunkedStream) write(b []byte) error {
 }
 
 // end writes the last chunk, which tells the client the stream ended rather than broke off.
-// The header goes with it if nothing was written before.
+// The header goes with it if nothing was written before. Without chunks, closing the
+// connection ends the body.
 func (cs *chunkedStream) end() {
 	if cs.w.Flush() != nil {
 		return
 	}
-	_ = cs.write(append(cs.header, "0\r\n\r\n"...))
+	last := cs.header
+	if cs.chunked {
+		last = append(last, "0\r\n\r\n"...)
+	}
+	if len(last) > 0 {
+		_ = cs.write(last)
+	}
 }

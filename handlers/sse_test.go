@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -217,6 +218,40 @@ func TestSSE(t *testing.T) {
 			anon.until("the state after the logout", func(ev sseEvent) bool {
 				return ev.name == "auction" && ev.msg.Auction.BidCount == 3
 			})
+		})
+		t.Run("HTTP/1.0 gets the body without chunks", func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(liveWait))
+			if _, err := conn.Write([]byte("GET /auctions/" + id + "/events HTTP/1.0\r\nHost: " + addr + "\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			r := bufio.NewReader(conn)
+			var header []string
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					t.Fatalf("header: %v", err)
+				}
+				if line == "\r\n" {
+					break
+				}
+				header = append(header, strings.TrimSpace(line))
+			}
+			if len(header) == 0 || !strings.HasPrefix(header[0], "HTTP/1.1 200") {
+				t.Fatalf("status line %q", header)
+			}
+			for _, h := range header {
+				if strings.HasPrefix(strings.ToLower(h), "transfer-encoding:") {
+					t.Errorf("header %q: an HTTP/1.0 client cannot read chunks", h)
+				}
+			}
+			if first, err := r.ReadString('\n'); err != nil || first != "retry: 2000\n" {
+				t.Errorf("body starts with %q (%v), want the retry line itself", first, err)
+			}
 		})
 		t.Run("HEAD answers the header alone", func(t *testing.T) {
 			before := e.srv.LiveConnections()

@@ -54,7 +54,13 @@ func (cw chunkWriter) Write(p []byte) (int, error) {
 	if err := cs.write(b); err != nil {
 		return 0, err
 	}
-	cs.frame = b[:0]
+	// A long description makes a state larger than the buffer, and bufio then hands it over
+	// whole: keep only a frame of the usual size, so an idle stream holds no more than that.
+	if cap(b) <= 2*sseBufferSize {
+		cs.frame = b[:0]
+	} else {
+		cs.frame = nil
+	}
 	return len(p), nil
 }
 

@@ -48,8 +48,8 @@ type Config struct {
 	// cookies). Off, both headers are ignored, since any client can send them (TRUST_PROXY).
 	TrustProxy bool
 	// ReadTimeout bounds reading one request, headers and body, and UploadReadTimeout the
-	// seller's form with its photos; WriteTimeout bounds writing one response (event streams
-	// excepted); IdleTimeout bounds the wait for the next request on a kept-alive connection.
+	// seller's form with its photos; WriteTimeout bounds writing one response (WebSockets
+	// and event streams time each write instead); IdleTimeout bounds the wait for the next request on a kept-alive connection.
 	// Zero means the Default… values below; see requestLimits.
 	ReadTimeout       time.Duration
 	UploadReadTimeout time.Duration
@@ -265,9 +265,9 @@ func (s *Server) App() *fiber.App {
 // body: the body limit, the read timeout and the write timeout. Only the seller's form (POST
 // /auctions, photos) may send more than BodyLimit and take longer than ReadTimeout, so every
 // other request is cut off by the HTTP server at BodyLimit instead of being read into memory up
-// to the photo form's limit; event streams get no response deadline, since each of their
-// writes sets its own (sseWriteWait). The path is matched the way Fiber routes it
-// (case-insensitive, a trailing slash ignored).
+// to the photo form's limit. WebSockets and event streams are hijacked, which clears the write
+// deadline; they set their own per write (wsWriteWait, sseWriteWait). The path is matched the
+// way Fiber routes it (case-insensitive, a trailing slash ignored).
 func (s *Server) requestLimits(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	rc := fasthttp.RequestConfig{MaxRequestBodySize: s.cfg.BodyLimit, WriteTimeout: s.cfg.WriteTimeout}
 	method := string(h.Method())
@@ -279,13 +279,10 @@ func (s *Server) requestLimits(h *fasthttp.RequestHeader) fasthttp.RequestConfig
 	if len(path) > 1 {
 		path = strings.TrimSuffix(path, "/")
 	}
-	switch {
-	case method == fiber.MethodPost && path == "/auctions":
+	if method == fiber.MethodPost && path == "/auctions" {
 		// Zero means the server-wide limit: BodyLimit plus the photos.
 		rc.MaxRequestBodySize = 0
 		rc.ReadTimeout = s.cfg.UploadReadTimeout
-	case (method == fiber.MethodGet || method == fiber.MethodHead) && isEventsPath(path):
-		rc.WriteTimeout = 0
 	}
 	return rc
 }

@@ -29,19 +29,15 @@ type chunkedStream struct {
 
 func newChunkedStream(conn net.Conn, header []byte, chunked bool) *chunkedStream {
 	cs := &chunkedStream{conn: conn, header: append([]byte(nil), header...), chunked: chunked}
-	cs.w = bufio.NewWriterSize(chunkWriter{cs}, sseBufferSize)
+	cs.w = bufio.NewWriterSize(cs, sseBufferSize)
 	return cs
 }
 
-// chunkWriter is the io.Writer under chunkedStream.w.
-type chunkWriter struct{ cs *chunkedStream }
-
-// Write sends p as one chunk.
-func (cw chunkWriter) Write(p []byte) (int, error) {
+// Write sends p as one chunk. It is the io.Writer under cs.w; events are written through cs.w.
+func (cs *chunkedStream) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	cs := cw.cs
 	b := append(cs.frame[:0], cs.header...)
 	if !cs.chunked {
 		b = append(b, p...)

@@ -48,9 +48,12 @@ type command struct {
 	abandon func(result)
 }
 
-// result is an actor's answer to one command.
+// result is an actor's answer to one command. It carries the committed state, not its View:
+// the caller renders that on its own goroutine, and only if it shows it, so the actor, which
+// every bid of its auction waits for, spends no time on it.
 type result struct {
-	view    View
+	state   State
+	at      time.Time
 	recent  []BidView
 	photos  []models.Photo
 	bid     BidRecord
@@ -327,7 +330,7 @@ func (a *actor) handle(cmd command) {
 // still be lost.
 func (a *actor) answerAfterCommit(r pendingReply) {
 	if !a.dirty() && a.inflight == nil {
-		a.answer(r, nil, nil)
+		a.answer(r, nil)
 		return
 	}
 	a.pending.replies = append(a.pending.replies, r)
@@ -409,7 +412,7 @@ func (a *actor) answerStored(cmd command, key requestKey) bool {
 		cmd.reply <- result{err: fmt.Errorf("%w (auction %d)", ErrUnavailable, a.id)}
 		return true
 	}
-	cmd.reply <- result{view: a.view(), bid: BidRecord{ID: b.ID, Amount: b.Amount, CreatedAt: b.CreatedAt.UTC()}, leading: b.Leading}
+	cmd.reply <- result{state: a.committed, at: a.now(), bid: BidRecord{ID: b.ID, Amount: b.Amount, CreatedAt: b.CreatedAt.UTC()}, leading: b.Leading}
 	return true
 }
 
@@ -447,10 +450,7 @@ func (a *actor) handleSubscribe(cmd command) {
 	// The snapshot counts the new watcher already: a person should see themselves counted.
 	shown := a.committed
 	shown.Watchers = a.subs.len() + 1
-	snapshot, err := newUpdate(&shown, a.now())
-	if err != nil {
-		panic(fmt.Sprintf("encoding an auction view cannot fail: %v", err))
-	}
+	snapshot := newUpdate(&shown, a.now())
 	sub := newSubscription(a.id, cmd.user.ID, snapshot)
 	sub.unsubscribe = func() { a.engine.unsubscribe(a, sub) }
 	sub.dropped = a.engine.opts.Metrics.WatcherDropped
@@ -527,7 +527,7 @@ func (a *actor) flush() {
 		b := a.pending
 		a.pending = &batch{}
 		for _, r := range b.replies {
-			a.answer(r, nil, nil)
+			a.answer(r, nil)
 		}
 	}
 }
@@ -562,9 +562,8 @@ func (a *actor) finishCommit(res commitResult) {
 	a.rememberBids(b)
 	a.observeCommit(b, res.took)
 	a.broadcast()
-	v := a.view()
 	for _, r := range b.replies {
-		a.answer(r, b, &v)
+		a.answer(r, b)
 	}
 	a.notifyOutbid(b.outbid)
 }
@@ -626,7 +625,7 @@ func (a *actor) commitFailed(b *batch, err error) {
 			// Refusals too: one decided on a state that was never stored may be wrong.
 			r.err = fmt.Errorf("%w (auction %d)", ErrUnavailable, a.id)
 		}
-		a.answer(r, nil, nil)
+		a.answer(r, nil)
 	}
 	a.setWatchers()
 	a.armDeadline()
@@ -635,9 +634,8 @@ func (a *actor) commitFailed(b *batch, err error) {
 	a.retry.Reset(a.engine.opts.RetryDelay)
 }
 
-// answer sends a reply; b is the committed batch it belongs to, if any, and v the state to
-// report, shared by a batch's replies (nil: the current committed state).
-func (a *actor) answer(r pendingReply, b *batch, v *View) {
+// answer sends a reply with the committed state; b is the committed batch it belongs to, if any.
+func (a *actor) answer(r pendingReply, b *batch) {
 	if r.err != nil {
 		r.reply <- result{err: r.err}
 		if r.entry != nil {
@@ -647,11 +645,7 @@ func (a *actor) answer(r pendingReply, b *batch, v *View) {
 		}
 		return
 	}
-	if v == nil {
-		cur := a.view()
-		v = &cur
-	}
-	res := result{view: *v, leading: r.leading}
+	res := result{state: a.committed, at: a.now(), leading: r.leading}
 	if r.kind == cmdPage {
 		res.recent, res.photos = slices.Clone(a.recent), a.photos
 	}
@@ -675,16 +669,10 @@ func (a *actor) currentUpdate() *Update {
 	if a.lastUpdate != nil && a.lastUpdate.Seq == a.committed.Seq {
 		return a.lastUpdate
 	}
-	u, err := newUpdate(&a.committed, a.now())
-	if err != nil {
-		panic(fmt.Sprintf("encoding an auction view cannot fail: %v", err))
-	}
+	u := newUpdate(&a.committed, a.now())
 	a.lastUpdate = u
 	return u
 }
-
-// view is the committed state with a fresh server_time, which clients use for their countdowns.
-func (a *actor) view() View { return NewView(&a.committed, a.now()) }
 
 // broadcast publishes the committed state to every watcher without waiting for any.
 func (a *actor) broadcast() {
@@ -765,7 +753,7 @@ func (a *actor) shutdown() {
 	b := a.pending
 	a.pending = &batch{}
 	for _, r := range b.replies {
-		a.answer(r, nil, nil)
+		a.answer(r, nil)
 	}
 	for _, s := range a.subs.all() {
 		s.end(ErrShutdown)

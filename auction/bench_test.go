@@ -75,7 +75,7 @@ func BenchmarkHotAuction(b *testing.B) {
 			r, err := e.Bid(ctx, id, BidRequest{Bidder: u, Amount: amount})
 			switch {
 			case err == nil:
-				return money(r.Auction.MinNextBid), true, nil
+				return money(r.Auction().MinNextBid), true, nil
 			case errors.Is(err, ErrBidTooLow):
 				v, err := e.Get(ctx, id)
 				return money(v.MinNextBid), false, err
@@ -152,7 +152,7 @@ func BenchmarkManyAuctions(b *testing.B) {
 		r, err := e.Bid(ctx, ids[i], BidRequest{Bidder: u, Amount: amount})
 		switch {
 		case err == nil:
-			next := money(r.Auction.MinNextBid)
+			next := money(r.Auction().MinNextBid)
 			minNext[i].Store(&next)
 			return next, true, nil
 		case errors.Is(err, ErrBidTooLow):

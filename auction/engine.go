@@ -357,8 +357,14 @@ type BidRecord struct {
 type BidResult struct {
 	Bid     BidRecord
 	Leading bool
-	Auction View
+	state   State
+	at      time.Time
 }
+
+// Auction is the auction's state after the commit that stored the bid, as the API shows it.
+// It is rendered on each call: WebSocket bidders, who get the state as its own message, never
+// pay for it.
+func (r BidResult) Auction() View { return NewView(&r.state, r.at) }
 
 // maxRequestIDLen is the longest request id the contract allows.
 const maxRequestIDLen = 64
@@ -376,13 +382,12 @@ func (e *Engine) Bid(ctx context.Context, auctionID int64, req BidRequest) (BidR
 	if err != nil {
 		return BidResult{}, err
 	}
-	return BidResult{Bid: r.bid, Leading: r.leading, Auction: r.view}, nil
+	return BidResult{Bid: r.bid, Leading: r.leading, state: r.state, at: r.at}, nil
 }
 
 // Get returns the auction's public state from its actor's memory.
 func (e *Engine) Get(ctx context.Context, auctionID int64) (View, error) {
-	r, err := e.call(ctx, auctionID, command{kind: cmdGet})
-	return r.view, err
+	return e.callForView(ctx, auctionID, command{kind: cmdGet})
 }
 
 // Buy buys the auction at its buy-now price.
@@ -390,20 +395,26 @@ func (e *Engine) Buy(ctx context.Context, auctionID int64, buyer UserRef) (View,
 	if buyer.IsZero() {
 		return View{}, ErrUnauthenticated
 	}
-	r, err := e.call(ctx, auctionID, command{kind: cmdBuy, user: buyer})
-	return r.view, err
+	return e.callForView(ctx, auctionID, command{kind: cmdBuy, user: buyer})
 }
 
 // Close closes the auction now, as an admin; the winner is decided as at the end.
 func (e *Engine) Close(ctx context.Context, auctionID int64) (View, error) {
-	r, err := e.call(ctx, auctionID, command{kind: cmdClose})
-	return r.view, err
+	return e.callForView(ctx, auctionID, command{kind: cmdClose})
 }
 
 // Cancel cancels the auction, as an admin; nobody wins.
 func (e *Engine) Cancel(ctx context.Context, auctionID int64) (View, error) {
-	r, err := e.call(ctx, auctionID, command{kind: cmdCancel})
-	return r.view, err
+	return e.callForView(ctx, auctionID, command{kind: cmdCancel})
+}
+
+// callForView runs cmd and renders the state it answers with, on the caller's goroutine.
+func (e *Engine) callForView(ctx context.Context, auctionID int64, cmd command) (View, error) {
+	r, err := e.call(ctx, auctionID, cmd)
+	if err != nil {
+		return View{}, err
+	}
+	return NewView(&r.state, r.at), nil
 }
 
 // Subscribe starts watching the auction. userID (0 for anonymous watchers) receives the outbid

@@ -29,27 +29,27 @@ func TestEngineBidFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !r.Leading || r.Bid.ID == 0 || r.Auction.CurrentPrice == nil || *r.Auction.CurrentPrice != "10.00" {
+		if !r.Leading || r.Bid.ID == 0 || r.Auction().CurrentPrice == nil || *r.Auction().CurrentPrice != "10.00" {
 			t.Fatalf("first bid: %+v", r)
 		}
-		if r.Auction.ReserveMet == nil || *r.Auction.ReserveMet {
-			t.Fatalf("reserve must be reported unmet: %+v", r.Auction.ReserveMet)
+		if r.Auction().ReserveMet == nil || *r.Auction().ReserveMet {
+			t.Fatalf("reserve must be reported unmet: %+v", r.Auction().ReserveMet)
 		}
 		r, err = e.Bid(ctx, id, BidRequest{Bidder: bob, Amount: money("20")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// bob's 20 is below ann's 40: ann stays, price min(40, 20+0.50).
-		if r.Leading || *r.Auction.CurrentPrice != "20.50" || r.Auction.HighBidder.ID != ann.ID {
-			t.Fatalf("second bid: leading=%v %+v", r.Leading, r.Auction)
+		if r.Leading || *r.Auction().CurrentPrice != "20.50" || r.Auction().HighBidder.ID != ann.ID {
+			t.Fatalf("second bid: leading=%v %+v", r.Leading, r.Auction())
 		}
 		r, err = e.Bid(ctx, id, BidRequest{Bidder: bob, Amount: money("41"), MaxAmount: money("60")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// bob takes the lead and his max reaches the reserve: price jumps to 50.
-		if !r.Leading || *r.Auction.CurrentPrice != "50.00" || !*r.Auction.ReserveMet || r.Auction.BidCount != 3 {
-			t.Fatalf("third bid: leading=%v %+v", r.Leading, r.Auction)
+		if !r.Leading || *r.Auction().CurrentPrice != "50.00" || !*r.Auction().ReserveMet || r.Auction().BidCount != 3 {
+			t.Fatalf("third bid: leading=%v %+v", r.Leading, r.Auction())
 		}
 		_, err = e.Bid(ctx, id, BidRequest{Bidder: ann, Amount: money("50.50")})
 		if !errors.Is(err, ErrBidTooLow) {
@@ -95,8 +95,8 @@ func TestEngineIdempotentRequestIDs(t *testing.T) {
 		if again.Bid.ID != first.Bid.ID || again.Leading != first.Leading || !again.Bid.Amount.Equal(money("10")) {
 			t.Fatalf("repeat answered %+v, first was %+v", again, first)
 		}
-		if again.Auction.BidCount != 2 || again.Auction.HighBidder.ID != bob.ID {
-			t.Fatalf("repeat must carry the current state: %+v", again.Auction)
+		if again.Auction().BidCount != 2 || again.Auction().HighBidder.ID != bob.ID {
+			t.Fatalf("repeat must carry the current state: %+v", again.Auction())
 		}
 		// A rejected request is not stored: the same id is decided afresh.
 		if _, err := e.Bid(ctx, id, BidRequest{Bidder: ann, Amount: money("1"), RequestID: "r2"}); !errors.Is(err, ErrBidTooLow) {
@@ -168,7 +168,7 @@ func TestEngineConcurrentBidders(t *testing.T) {
 						mu.Lock()
 						acked[r.Bid.ID] = r
 						mu.Unlock()
-						minNext = money(r.Auction.MinNextBid)
+						minNext = money(r.Auction().MinNextBid)
 					case errors.Is(err, ErrBidTooLow):
 						v, gerr := e.Get(ctx, id)
 						if gerr != nil {
@@ -269,7 +269,7 @@ func TestEngineRestart(t *testing.T) {
 							mu.Lock()
 							acked[r.Bid.ID] = true
 							mu.Unlock()
-							amount = money(r.Auction.MinNextBid)
+							amount = money(r.Auction().MinNextBid)
 						} else if errors.Is(err, ErrBidTooLow) {
 							amount = amount.Add(money("3"))
 						} else if errors.Is(err, ErrUnavailable) {
@@ -377,12 +377,12 @@ func TestEngineTimerClosesAndSoftCloseExtends(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		newEnd, _ := time.Parse(time.RFC3339, r.Auction.EndsAt)
+		newEnd, _ := time.Parse(time.RFC3339, r.Auction().EndsAt)
 		if !newEnd.After(endsAt) {
-			t.Fatalf("a bid inside the window must extend: ends_at %s, was %s", r.Auction.EndsAt, FormatTime(endsAt))
+			t.Fatalf("a bid inside the window must extend: ends_at %s, was %s", r.Auction().EndsAt, FormatTime(endsAt))
 		}
 		final := waitFor(t, sub, func(v View) bool { return v.Status == StatusClosed })
-		if final.Winner == nil || final.Winner.ID != ann.ID || final.EndsAt != r.Auction.EndsAt {
+		if final.Winner == nil || final.Winner.ID != ann.ID || final.EndsAt != r.Auction().EndsAt {
 			t.Fatalf("closed state: %+v", final)
 		}
 		if time.Now().Before(newEnd) {
@@ -396,7 +396,7 @@ func waitFor(t *testing.T, sub *Subscription, ok func(View) bool) View {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
-		if v := sub.Latest().View; ok(v) {
+		if v := sub.Latest().View(); ok(v) {
 			return v
 		}
 		select {
@@ -404,7 +404,7 @@ func waitFor(t *testing.T, sub *Subscription, ok func(View) bool) View {
 		case <-sub.Done():
 			t.Fatalf("subscription ended: %v", sub.Err())
 		case <-deadline:
-			t.Fatalf("timed out; last state %+v", sub.Latest().View)
+			t.Fatalf("timed out; last state %+v", sub.Latest().View())
 		}
 	}
 }
@@ -428,7 +428,7 @@ func TestEngineSlowWatcherConflation(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer annWatch.Close()
-		if snap := slow.Snapshot().View; snap.ID != id || snap.CurrentPrice != nil {
+		if snap := slow.Snapshot().View(); snap.ID != id || snap.CurrentPrice != nil {
 			t.Fatalf("snapshot: %+v", snap)
 		}
 		if again := slow.Snapshot(); again != nil {
@@ -445,9 +445,9 @@ func TestEngineSlowWatcherConflation(t *testing.T) {
 				t.Fatalf("bid %d: %v", i, err)
 			}
 		}
-		got := slow.Latest().View
-		if got.Seq != last.Auction.Seq || *got.CurrentPrice != *last.Auction.CurrentPrice || got.BidCount != 40 {
-			t.Fatalf("slow watcher holds seq %d price %v, newest is seq %d price %v", got.Seq, *got.CurrentPrice, last.Auction.Seq, *last.Auction.CurrentPrice)
+		got := slow.Latest().View()
+		if got.Seq != last.Auction().Seq || *got.CurrentPrice != *last.Auction().CurrentPrice || got.BidCount != 40 {
+			t.Fatalf("slow watcher holds seq %d price %v, newest is seq %d price %v", got.Seq, *got.CurrentPrice, last.Auction().Seq, *last.Auction().CurrentPrice)
 		}
 		var msg map[string]any
 		if err := json.Unmarshal(slow.Latest().JSON, &msg); err != nil || msg["type"] != "auction" {
@@ -714,7 +714,7 @@ func TestEngineWatcherCountsAreCoalesced(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer subs[i].Close()
-			if got := subs[i].Snapshot().View.Watchers; got != i+1 {
+			if got := subs[i].Snapshot().View().Watchers; got != i+1 {
 				t.Fatalf("snapshot of watcher %d counts %d watchers", i+1, got)
 			}
 		}

@@ -99,7 +99,11 @@ func exactCents(d decimal.Decimal) (int64, bool) {
 // formatCents writes a number of cents as an amount: "-12.05", "0.07", "1234.00".
 func formatCents(cents int64) string {
 	var buf [24]byte
-	b := buf[:0]
+	return string(appendCents(buf[:0], cents))
+}
+
+// appendCents appends cents as an amount with two decimals.
+func appendCents(b []byte, cents int64) []byte {
 	u := uint64(cents)
 	if cents < 0 {
 		b = append(b, '-')
@@ -107,8 +111,7 @@ func formatCents(cents int64) string {
 	}
 	b = strconv.AppendUint(b, u/100, 10)
 	frac := u % 100
-	b = append(b, '.', byte('0'+frac/10), byte('0'+frac%10))
-	return string(b)
+	return append(b, '.', byte('0'+frac/10), byte('0'+frac%10))
 }
 
 // ParseAmountJSON decodes one amount field of a JSON body. A missing field, null, or anything

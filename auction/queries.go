@@ -117,5 +117,8 @@ type Page struct {
 // starts and kept current at each commit: a page view costs no query.
 func (e *Engine) Page(ctx context.Context, auctionID int64) (Page, error) {
 	r, err := e.call(ctx, auctionID, command{kind: cmdPage})
-	return Page{View: r.view, Bids: r.recent, Photos: r.photos}, err
+	if err != nil {
+		return Page{}, err
+	}
+	return Page{View: NewView(&r.state, r.at), Bids: r.recent, Photos: r.photos}, nil
 }

@@ -233,4 +233,7 @@ func closeWith(s State, reason string, at time.Time) State {
 }
 
 // FormatTime writes a time as the contract does: RFC 3339 in UTC with milliseconds.
-func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+func FormatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// timeLayout is RFC 3339 with milliseconds, as every time in the contract is written.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"

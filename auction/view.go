@@ -1,7 +1,6 @@
 package auction
 
 import (
-	"encoding/json"
 	"time"
 )
 
@@ -84,23 +83,31 @@ func NewView(s *State, now time.Time) View {
 // Update is one public state of an auction, encoded once as the `auction` message of
 // PROTOCOL.md §6 and shared by every watcher.
 type Update struct {
-	Seq  int64
-	View View
+	Seq int64
 	// JSON is {"type":"auction","auction":{…}}.
 	JSON []byte
 	// Encoded is when the state was encoded, right after its commit: the start of its
 	// delivery delay.
 	Encoded time.Time
+	state   State
+	at      time.Time
 }
 
-func newUpdate(s *State, now time.Time) (*Update, error) {
-	v := NewView(s, now)
-	msg, err := json.Marshal(struct {
-		Type    string `json:"type"`
-		Auction *View  `json:"auction"`
-	}{"auction", &v})
-	if err != nil {
-		return nil, err
+func newUpdate(s *State, now time.Time) *Update {
+	return &Update{
+		Seq:     s.Seq,
+		JSON:    appendMessage(make([]byte, 0, messageSizeHint(s)), "auction", s, now),
+		Encoded: time.Now(),
+		state:   *s,
+		at:      now,
 	}
-	return &Update{Seq: s.Seq, View: v, JSON: msg, Encoded: time.Now()}, nil
+}
+
+// View is the state this update carries, as the API shows it.
+func (u *Update) View() View { return NewView(&u.state, u.at) }
+
+// Message encodes the state as a message of kind (snapshot, auction) with the server time now,
+// for a client whose countdown needs a fresher time than the shared JSON has.
+func (u *Update) Message(kind string, now time.Time) []byte {
+	return appendMessage(make([]byte, 0, messageSizeHint(&u.state)), kind, &u.state, now)
 }

@@ -114,6 +114,6 @@ func (s *Server) placeBid(c *fiber.Ctx) error {
 			CreatedAt: auction.FormatTime(res.Bid.CreatedAt),
 		},
 		Leading: res.Leading,
-		Auction: res.Auction,
+		Auction: res.Auction(),
 	})
 }

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -367,18 +366,10 @@ func normalizeOrigin(o string) (string, bool) {
 	return scheme + "://" + host, true
 }
 
-// liveSnapshot is the first message of every live connection: {"type":"snapshot","auction":…}.
-type liveSnapshot struct {
-	Type    string        `json:"type"`
-	Auction *auction.View `json:"auction"`
-}
-
-// snapshotMessage encodes the subscription's starting state with the server time of now, for
-// the client's countdown, and returns its seq, the last state the client then has.
-func (s *Server) snapshotMessage(sub *auction.Subscription) (int64, []byte, error) {
+// snapshotMessage encodes the subscription's starting state, {"type":"snapshot","auction":…},
+// with the server time of now, for the client's countdown, and returns its seq, the last state
+// the client then has.
+func (s *Server) snapshotMessage(sub *auction.Subscription) (int64, []byte) {
 	u := sub.Snapshot()
-	v := u.View
-	v.ServerTime = auction.FormatTime(s.now())
-	msg, err := json.Marshal(liveSnapshot{Type: "snapshot", Auction: &v})
-	return u.Seq, msg, err
+	return u.Seq, u.Message("snapshot", s.now())
 }

@@ -57,11 +57,7 @@ func (s *Server) serveEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	seq, snapshot, err := s.snapshotMessage(sub)
-	if err != nil {
-		sub.Close()
-		return err
-	}
+	seq, snapshot := s.snapshotMessage(sub)
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	// Tells nginx and friends not to buffer the stream.

@@ -281,12 +281,7 @@ func (w *wsConn) start() bool {
 	}
 	w.sub = sub
 
-	seq, snapshot, err := s.snapshotMessage(sub)
-	if err != nil {
-		s.log.Error("encode snapshot", "auction", p.auctionID, "err", err)
-		closeAndWait(conn, closeInternalError, "internal error", w.endWriting)
-		return false
-	}
+	seq, snapshot := s.snapshotMessage(sub)
 	if err := w.write(snapshot); err != nil {
 		return false
 	}

@@ -33,22 +33,31 @@ type liveMsg struct {
 
 var errSyntax = errors.New("malformed JSON")
 
-// parseLive reads a server message.
+// parseLive reads a server message in one pass: the "auction" object is read where it stands,
+// not skipped over first and then read again, which made every state cost twice its length.
 func parseLive(b []byte) (liveMsg, error) {
 	var m liveMsg
-	var auction []byte
-	err := eachMember(b, func(key, val []byte) error {
+	var state liveState
+	var stateErr error
+	hasAuction := false
+	err := eachMember(b, func(key []byte, i int) (int, error) {
 		switch string(key) {
 		case "type":
-			t, err := stringValue(val)
-			m.Type = t
-			return err
+			end, err := skipValue(b, i)
+			if err != nil {
+				return 0, err
+			}
+			m.Type, err = stringValue(b[i:end])
+			return end, err
 		case "auction":
-			if len(val) > 0 && val[0] == '{' {
-				auction = val
+			if i < len(b) && b[i] == '{' {
+				hasAuction = true
+				var end int
+				state, end, stateErr = parseState(b, i)
+				return end, nil
 			}
 		}
-		return nil
+		return skipValue(b, i)
 	})
 	if err != nil {
 		return m, err
@@ -56,19 +65,27 @@ func parseLive(b []byte) (liveMsg, error) {
 	if m.Type == "" {
 		return m, fmt.Errorf("message without a type")
 	}
-	if auction != nil && (m.Type == "snapshot" || m.Type == "auction") {
-		m.State, err = parseState(auction)
-		m.HasState = err == nil
+	if hasAuction && (m.Type == "snapshot" || m.Type == "auction") {
+		if stateErr != nil {
+			return m, stateErr
+		}
+		m.State, m.HasState = state, true
 	}
-	return m, err
+	return m, nil
 }
 
-// parseState reads the followed members of an auction object.
-func parseState(b []byte) (liveState, error) {
-	var s liveState
+// parseState reads the followed members of the auction object that starts at b[i], and returns
+// the index just past it. A malformed object is a syntax error (the message cannot be read); a
+// well-formed one without the followed members, or with one of the wrong type, is stateErr,
+// which matters only when the message is a state.
+func parseState(b []byte, i int) (s liveState, end int, stateErr error) {
 	seen := 0
-	err := eachMember(b, func(key, val []byte) error {
-		var err error
+	end, err := members(b, i, func(key []byte, i int) (int, error) {
+		vend, err := skipValue(b, i)
+		if err != nil {
+			return 0, err
+		}
+		val := b[i:vend]
 		switch string(key) {
 		case "id":
 			s.ID, err = intValue(val)
@@ -87,60 +104,66 @@ func parseState(b []byte) (liveState, error) {
 		case "min_next_bid":
 			s.MinNext, err = stringValue(val)
 		}
-		if err != nil {
-			return fmt.Errorf("auction.%s: %w", key, err)
+		if err != nil && stateErr == nil {
+			stateErr = fmt.Errorf("auction.%s: %w", key, err)
 		}
-		return nil
+		return vend, nil
 	})
-	if err == nil && seen < 2 {
-		err = fmt.Errorf("auction object without seq or bid_count")
+	if err != nil {
+		return s, 0, err
 	}
-	return s, err
+	if stateErr == nil && seen < 2 {
+		stateErr = fmt.Errorf("auction object without seq or bid_count")
+	}
+	return s, end, stateErr
 }
 
-// eachMember calls fn with the key and the raw value of each member of the JSON object b. Keys
-// are compared as written: the contract's keys need no escapes.
-func eachMember(b []byte, fn func(key, val []byte) error) error {
-	i := skipSpace(b, 0)
+// eachMember walks the members of the JSON object b. Keys are compared as written: the
+// contract's keys need no escapes. For each member fn gets the key and the index in b of its
+// value, and returns the index just past that value, having read it or skipped it (skipValue).
+func eachMember(b []byte, fn func(key []byte, i int) (int, error)) error {
+	_, err := members(b, skipSpace(b, 0), fn)
+	return err
+}
+
+// members is eachMember for the object that starts at b[i]; it returns the index just past it.
+func members(b []byte, i int, fn func(key []byte, i int) (int, error)) (int, error) {
 	if i >= len(b) || b[i] != '{' {
-		return errSyntax
+		return 0, errSyntax
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return nil
+		return i + 1, nil
 	}
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return errSyntax
+			return 0, errSyntax
 		}
 		end, err := skipString(b, i)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		key := b[i+1 : end-1]
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return errSyntax
+			return 0, errSyntax
 		}
 		i = skipSpace(b, i+1)
-		vend, err := skipValue(b, i)
+		vend, err := fn(key, i)
 		if err != nil {
-			return err
-		}
-		if err := fn(key, b[i:vend]); err != nil {
-			return err
+			return 0, err
 		}
 		i = skipSpace(b, vend)
 		if i >= len(b) {
-			return errSyntax
+			return 0, errSyntax
 		}
 		switch b[i] {
 		case ',':
 			i = skipSpace(b, i+1)
 		case '}':
-			return nil
+			return i + 1, nil
 		default:
-			return errSyntax
+			return 0, errSyntax
 		}
 	}
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"strconv"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParseLive(t *testing.T) {
@@ -49,4 +52,122 @@ func TestParseLive(t *testing.T) {
 			t.Errorf("%q: accepted as %+v", bad, m)
 		}
 	}
+}
+
+// stateMessage is an auction message as the server sends one to every watcher.
+const stateMessage = `{"type":"auction","auction":{"id":1,"title":"Fanout bench auction","description":"An auction ` +
+	`for the fanout scenario: watchers see every price change.","seller":{"id":1,"name":"bench-seller-1764075000"},` +
+	`"status":"open","currency":"USD","starting_price":"10.00","current_price":"1200.00","min_next_bid":"1201.00",` +
+	`"bid_count":300,"high_bidder":{"id":2,"name":"bench-bidder-0"},"reserve_met":null,"buy_now_price":null,` +
+	`"starts_at":"2026-11-25T13:24:22.000Z","ends_at":"2026-11-25T14:24:22.000Z","extension_seconds":0,"winner":null,` +
+	`"closed_reason":null,"watchers":10000,"seq":302,"server_time":"2026-11-25T13:24:40.123Z"}}`
+
+// BenchmarkParseLive is the tool's cost of reading one state, which every watcher pays for
+// every frame in the fanout scenario.
+func BenchmarkParseLive(b *testing.B) {
+	msg := []byte(stateMessage)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if m, err := parseLive(msg); err != nil || m.State.Seq != 302 {
+			b.Fatal(m, err)
+		}
+	}
+}
+
+// FuzzSkipString: skipString ends a string where encoding/json does.
+func FuzzSkipString(f *testing.F) {
+	for _, s := range []string{`"plain"`, `"a\"b"`, `"a\\"`, `"a\\\"b"`, `"\\\\"x`, `"unterminated\"`, `"é\u00e9"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) == 0 || b[0] != '"' {
+			return
+		}
+		end, err := skipString(b, 0)
+		// The reference: the shortest prefix that encoding/json reads as one string.
+		want := -1
+		for j := 2; j <= len(b); j++ {
+			var s string
+			if json.Unmarshal(b[:j], &s) == nil {
+				want = j
+				break
+			}
+		}
+		if want < 0 {
+			// Not a valid string: skipString need only not run past the end or claim a
+			// string that does not end on a quote.
+			if err == nil && (end > len(b) || b[end-1] != '"') {
+				t.Fatalf("skipString(%q) = %d for an invalid string", b, end)
+			}
+			return
+		}
+		if err != nil || end != want {
+			t.Fatalf("skipString(%q) = %d, %v; want %d", b, end, err, want)
+		}
+	})
+}
+
+// FuzzParseLive: where a message is valid JSON, the scanner reads the same type, seq and
+// bid_count as encoding/json does.
+func FuzzParseLive(f *testing.F) {
+	f.Add([]byte(stateMessage))
+	f.Add([]byte(`{"auction":{"seq":2,"bid_count":0,"x":[{"}":"]"}]},"type":"snapshot"}`))
+	f.Add([]byte(`{"type":"bid_accepted","auction":[1],"bid":{"id":9}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if bytes.IndexByte(b, '\\') >= 0 || !utf8.Valid(b) {
+			return // escapes and invalid UTF-8 are read as written, unlike encoding/json
+		}
+		var top map[string]json.RawMessage
+		if json.Unmarshal(b, &top) != nil {
+			return
+		}
+		m, err := parseLive(b)
+		var typ string
+		if json.Unmarshal(top["type"], &typ) != nil || typ == "" {
+			if err == nil {
+				t.Fatalf("%s: read as type %q", b, m.Type)
+			}
+			return
+		}
+		var auction map[string]json.RawMessage
+		isState := (typ == "snapshot" || typ == "auction") && json.Unmarshal(top["auction"], &auction) == nil && auction != nil
+		if !isState {
+			if err != nil || m.Type != typ || m.HasState {
+				t.Fatalf("%s: got %+v, %v; want type %q without a state", b, m, err, typ)
+			}
+			return
+		}
+		seq, count := wantUint(auction["seq"]), wantUint(auction["bid_count"])
+		if seq < 0 || count < 0 || !followedKinds(auction) {
+			return // a state the scanner refuses, or may: not what this compares
+		}
+		if err != nil || !m.HasState || m.State.Seq != seq || m.State.BidCount != count {
+			t.Fatalf("%s: got %+v, %v; want seq %d, bid_count %d", b, m, err, seq, count)
+		}
+	})
+}
+
+// wantUint is a followed integer as the scanner reads one (at most 18 digits), or -1.
+func wantUint(raw json.RawMessage) int64 {
+	n, err := strconv.ParseUint(string(raw), 10, 62)
+	if err != nil || len(raw) > 18 {
+		return -1
+	}
+	return int64(n)
+}
+
+// followedKinds reports whether every followed member the object has is of the kind the
+// scanner reads: integers for id and watchers, a string or null for the others.
+func followedKinds(auction map[string]json.RawMessage) bool {
+	for _, k := range []string{"id", "watchers"} {
+		if v, ok := auction[k]; ok && wantUint(v) < 0 {
+			return false
+		}
+	}
+	for _, k := range []string{"status", "current_price", "min_next_bid"} {
+		if v, ok := auction[k]; ok && string(v) != "null" && (len(v) < 2 || v[0] != '"') {
+			return false
+		}
+	}
+	return true
 }

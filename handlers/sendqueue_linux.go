@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -24,12 +23,10 @@ type sendQueue struct {
 	// credit is the room known as of the last look, less what was written since. Only the
 	// holder of the connection's writer role uses it (hasRoom, wrote).
 	credit int
-	// control counts what the library wrote on the reader's goroutine since (pongs).
-	control atomic.Int64
 }
 
-// controlReserve keeps room for the control frames nobody counts: a close frame, and our own
-// ping should it go out between a look and a write.
+// controlReserve keeps room for the control frames nobody counts: the close frames, and the
+// ping and pong that go out with a state after its look (appendControl).
 const controlReserve = 256
 
 // newSendQueue returns the send queue of conn, or nil when conn is not a TCP socket of this
@@ -62,7 +59,6 @@ func (q *sendQueue) hasRoom(n int) bool {
 	if q == nil || n > q.budget {
 		return false
 	}
-	q.credit -= int(q.control.Swap(0))
 	if q.credit >= n {
 		return true
 	}
@@ -82,12 +78,5 @@ func (q *sendQueue) hasRoom(n int) bool {
 func (q *sendQueue) wrote(n int) {
 	if q != nil {
 		q.credit -= n
-	}
-}
-
-// wroteControl counts n bytes the library wrote on another goroutine.
-func (q *sendQueue) wroteControl(n int) {
-	if q != nil {
-		q.control.Add(int64(n))
 	}
 }

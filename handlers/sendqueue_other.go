@@ -13,4 +13,3 @@ func newSendQueue(net.Conn) *sendQueue { return nil }
 func (*sendQueue) usable() bool     { return false }
 func (*sendQueue) hasRoom(int) bool { return false }
 func (*sendQueue) wrote(int)        {}
-func (*sendQueue) wroteControl(int) {}

@@ -15,6 +15,8 @@ import (
 // reading client on the same auction keeps getting every state meanwhile.
 func TestSSEStuckClientDropped(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, store *models.Store) {
+		// Most of the test is waiting for a deadline: the two stores wait together.
+		t.Parallel()
 		// Forty bids in a row from one bidder would meet the bid rate limit.
 		e := newEnv(t, store, Config{DisableRateLimits: true}, nil)
 		ann := e.signup("ann")

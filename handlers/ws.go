@@ -151,10 +151,12 @@ type wsConn struct {
 	writerRunning bool
 	writerStopped bool
 	writers       sync.WaitGroup // the writer runs, for stopWriter to wait on
-	// wakeC holds a token after kick, so that a running writer looks at pingDue and cannot
-	// end while something it has not seen is waiting (park).
+	// wakeC holds a token after kick, so that a running writer looks at pingDue and pong and
+	// cannot end while something it has not seen is waiting (park).
 	wakeC   chan struct{}
 	pingDue atomic.Bool
+	// pong is the payload of the newest ping not yet answered (answerPing).
+	pong atomic.Pointer[[]byte]
 	// paced is the connection's place in the hub's statePacer. stateWake: the pacer woke the
 	// writer for a state and has not had its room back (takeStateWake).
 	paced     paceEntry

@@ -67,14 +67,7 @@ func (w *wsConn) writeInline() bool {
 		w.handOn()
 		return false
 	}
-	var err error
-	if w.pingDue.Swap(false) {
-		err = w.ping()
-	}
-	if err == nil {
-		err = w.writeStateAndDirect()
-	}
-	if err != nil {
+	if err := w.writeStateAndDirect(); err != nil {
 		// The role stays taken, as after a writer run that failed: nothing writes again.
 		w.writeFailed()
 		return true
@@ -89,6 +82,7 @@ func (w *wsConn) writeInline() bool {
 // fits. What is left waits for the writer run that handOn then starts.
 func (w *wsConn) writeStateAndDirect() error {
 	return w.writeFrames(func(out []byte) []byte {
+		out = w.appendControl(out)
 		out = w.appendState(out)
 		for len(out) < wsGatherMax && w.sendQ.hasRoom(len(out)+auction.MaxDirectMessage+wsFrameOverhead) {
 			select {

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"auctionhouse/models"
+	"auctionhouse/models/dbtest"
 	"errors"
 	"fmt"
 	"net"
@@ -151,4 +153,64 @@ func unreadBytes(t *testing.T, conn *net.TCPConn) int {
 		t.Fatal(err, ierr)
 	}
 	return n
+}
+
+// A client that pings but does not read leaves the server's stuck data write its own deadline.
+// The library's pong, written on the reader's goroutine, set the socket's write deadline to a
+// second, and so dropped such a client a second after its first ping; now the writer answers
+// pings, and its write keeps wsWriteWait. The client is still dropped once the write has waited
+// that long, pings or not.
+func TestWSPingsLeaveAStuckWriteItsDeadline(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, store *models.Store) {
+		// Most of the test is waiting for a deadline: the two stores wait together.
+		t.Parallel()
+		// Forty bids in a row from one bidder would meet the bid rate limit.
+		e := newEnv(t, store, Config{DisableRateLimits: true}, nil)
+		ann := e.signup("ann")
+		bob := e.signup("bob")
+		a := e.createAuction(ann, map[string]any{"description": strings.Repeat("A fine lamp. ", 150)})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := serveOn(t, e, smallSendBuffers{ln.(*net.TCPListener)})
+
+		stuck := dialStuck(t, addr, a.ID)
+		defer stuck.Close()
+		waitFor(t, "the stuck watcher in the hub", func() bool { return e.srv.LiveConnections() == 1 })
+		bidsPath := "/api/v1/auctions/" + itoa(a.ID) + "/bids"
+		for i := range 40 {
+			e.do("POST", bidsPath, `{"amount":"`+itoa(int64(10+i))+`.00"}`, as(bob)).expect(t, 201)
+			time.Sleep(wsStateInterval) // a state frame each
+		}
+		if q := serverSendQueue(t, stuck); q < 8<<10 {
+			t.Fatalf("the server queued only %d bytes for the stuck watcher: its writes never blocked", q)
+		}
+		blocked := time.Now()
+		ping := maskedFrame(opPing, []byte("are you there"))
+		for time.Since(blocked) < 3*time.Second {
+			_, err := stuck.Write(ping)
+			if err != nil || e.srv.LiveConnections() != 1 {
+				t.Fatalf("the stuck watcher was dropped %v after its writes blocked, while it pinged (%v)", time.Since(blocked), err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		deadline := blocked.Add(wsWriteWait + wsDeadlineRefresh + liveWait)
+		for e.srv.LiveConnections() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the stuck watcher was still open %v after its writes blocked", time.Since(blocked))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// maskedFrame is a final frame of opcode with payload as a client sends it: masked.
+func maskedFrame(opcode byte, payload []byte) []byte {
+	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
+	f := append([]byte{0x80 | opcode, 0x80 | byte(len(payload))}, mask[:]...)
+	for i, c := range payload {
+		f = append(f, c^mask[i%4])
+	}
+	return f
 }

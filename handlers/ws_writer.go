@@ -4,8 +4,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/gofiber/contrib/websocket"
-
 	"auctionhouse/auction"
 )
 
@@ -92,7 +90,7 @@ func (w *wsConn) park() bool {
 func (w *wsConn) workWaiting() bool {
 	// A new state is not looked for here: it reaches the writer through the pacer's kick.
 	return len(w.wakeC) > 0 || len(w.replies) > 0 ||
-		len(w.sub.Direct()) > 0 || w.pingDue.Load() || w.live.closing() ||
+		len(w.sub.Direct()) > 0 || w.pingDue.Load() || w.pong.Load() != nil || w.live.closing() ||
 		isClosed(w.sub.Done()) || isClosed(w.readerDone)
 }
 
@@ -180,6 +178,14 @@ func (w *wsConn) runWriter() {
 	busy, stateDue, lingering := false, true, false
 	for {
 		var err error
+		// A ping or pong may be owed without a token in wakeC: an inline write may have
+		// taken the token (settleWakes) just after the pong was stored.
+		if w.pingDue.Load() || w.pong.Load() != nil {
+			if err = w.writeFrames(w.appendControl); err != nil {
+				w.writeFailed()
+				return
+			}
+		}
 		if w.takeStateWake() {
 			stateDue = true
 		}
@@ -240,9 +246,7 @@ func (w *wsConn) runWriter() {
 			err = w.writeGathered(msg)
 			lingering = true
 		case <-w.wakeC:
-			if w.pingDue.Swap(false) {
-				err = w.ping()
-			}
+			err = w.writeFrames(w.appendControl)
 		case <-lingerC:
 			// A paced state is owed, or there was work in the last period: stay.
 			if !busy && paceC == nil && !stateDue && w.park() {
@@ -267,30 +271,39 @@ func (w *wsConn) writeFailed() {
 	w.endWriting()
 }
 
-// ping sends a ping frame (2 bytes: no payload).
-func (w *wsConn) ping() error {
-	w.sendQ.wrote(2)
-	return w.writeControl(websocket.PingMessage, nil, wsWriteWait)
+// appendControl appends our ping if one is due and the pong owed to the client's newest ping,
+// if any. The holder of the writer's role calls it, so these go out in order with the data
+// frames, under their deadline.
+func (w *wsConn) appendControl(out []byte) []byte {
+	if w.pingDue.Swap(false) {
+		out = appendControlFrame(out, opPing, nil)
+	}
+	if p := w.pong.Swap(nil); p != nil {
+		out = appendControlFrame(out, opPong, *p)
+	}
+	return out
 }
 
-// answerPing is the library's default ping handler, with the pong counted in the send queue.
+// answerPing is the ping handler: it leaves the pong to the writer and wakes it. Written here,
+// on the reader's goroutine, as the library's default handler does, the pong would set the
+// socket's write deadline to a second of its own and cut short a data write that was waiting
+// for the client. When pings come faster than the writer answers, only the newest is answered,
+// as RFC 6455 §5.5.3 allows. After the writer has stopped for good the connection is closing,
+// and the pong is dropped.
 func (w *wsConn) answerPing(data string) error {
-	w.sendQ.wroteControl(2 + len(data))
-	// A best effort, as the default's: a pong that cannot go out ends nothing.
-	_ = w.writeControl(websocket.PongMessage, []byte(data), wsPongWriteWait)
+	p := []byte(data)
+	w.pong.Store(&p)
+	w.kick()
 	return nil
 }
 
-// writeControl writes a control frame with the library, which sets the socket's write
-// deadline to wait from now, and then tells the data frames so (writeDeadline).
+// writeControl writes a close frame with the library, which sets the socket's write deadline
+// to wait from now, and then tells the data frames so (writeDeadline).
 func (w *wsConn) writeControl(messageType int, data []byte, wait time.Duration) error {
 	err := w.conn.WriteControl(messageType, data, time.Now().Add(wait))
 	w.writeDL.controlWrote()
 	return err
 }
-
-// wsPongWriteWait bounds writing a pong, as the library's default ping handler does.
-const wsPongWriteWait = time.Second
 
 // wsFrameOverhead is the most a WebSocket frame adds to its payload: a server's frames carry a
 // header of at most 10 bytes and no mask; control frames are smaller than any state.

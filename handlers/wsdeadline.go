@@ -16,11 +16,10 @@ const wsDeadlineRefresh = time.Second
 // writeDeadline remembers the write deadline a connection's data frames last set on the socket,
 // so that the next frame sets it only when it has grown old (due).
 //
-// The socket has one write deadline, and the library's control frames (our pings, the pong it
-// answers a client's ping with on the reader's goroutine, close frames) set it too, a pong to
-// a second from then. Whoever writes a control frame calls controlWrote after it; the next data
-// frame then sets its own deadline again, rather than trust one that a pong may have cut to a
-// second.
+// The socket has one write deadline, and the library's close frames (ours, and its answer to a
+// client's, on the reader's goroutine) set it too. Whoever writes one calls controlWrote after
+// it; the next data frame then sets its own deadline again, rather than trust one that a close
+// frame set. Pings and pongs go out with the data frames (appendControl) and leave it alone.
 type writeDeadline struct {
 	// at is the deadline the last data frame set. Only the holder of the writer's role uses it.
 	at time.Time

@@ -10,11 +10,11 @@ import (
 // it, usually become ready together, and on loopback a write costs the server and the client
 // about as much as all the rest of a bid (BENCHMARKS.md, many). The frames are built here, as
 // RFC 6455 §5.2 lays them out, and written to the socket directly; the library's own writes
-// (its answers to pings and close frames) are whole single writes too, and the socket orders
-// concurrent writes one after another, so frames never interleave. The library's pong sets the
-// socket's write deadline to a second, as it always did; a data write that is stuck at that
-// moment, because the client pings but does not read, then fails sooner than wsWriteWait. The
-// next data frame sets its own deadline again (wsdeadline.go).
+// (close frames) are whole single writes too, and the socket orders concurrent writes one after
+// another, so frames never interleave. Pings and pongs are built here as well and go out with
+// the data frames, under the same deadline: the library's pong, written on the reader's
+// goroutine, set the socket's deadline to a second, and so cut short a data write that was
+// waiting for a client that pings but does not read.
 
 // appendTextFrame appends payload as one unmasked, final text frame, as a server sends it.
 func appendTextFrame(dst, payload []byte) []byte {
@@ -28,6 +28,19 @@ func appendTextFrame(dst, payload []byte) []byte {
 	default:
 		dst = append(dst, finText, 127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
+	return append(dst, payload...)
+}
+
+// Control frame opcodes (RFC 6455 §5.5).
+const (
+	opPing = 0x9
+	opPong = 0xA
+)
+
+// appendControlFrame appends a final control frame of opcode with payload, which the caller
+// keeps within the 125 bytes control frames allow.
+func appendControlFrame(dst []byte, opcode byte, payload []byte) []byte {
+	dst = append(dst, 0x80|opcode, byte(len(payload)))
 	return append(dst, payload...)
 }
 

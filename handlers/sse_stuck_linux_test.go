@@ -1,33 +1,17 @@
 package handlers
 
 import (
+	"auctionhouse/auction"
 	"net"
-	"strings"
 	"testing"
 	"time"
-
-	"auctionhouse/models"
-	"auctionhouse/models/dbtest"
 )
 
 // An event-stream client that stops reading is dropped once a write has waited sseWriteWait,
 // instead of holding its connection and goroutine for as long as it stays connected, and a
 // reading client on the same auction keeps getting every state meanwhile.
 func TestSSEStuckClientDropped(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, store *models.Store) {
-		// Most of the test is waiting for a deadline: the two stores wait together.
-		t.Parallel()
-		// Forty bids in a row from one bidder would meet the bid rate limit.
-		e := newEnv(t, store, Config{DisableRateLimits: true}, nil)
-		ann := e.signup("ann")
-		bob := e.signup("bob")
-		// Large states fill the stuck client's buffers in a few dozen events.
-		a := e.createAuction(ann, map[string]any{"description": strings.Repeat("A fine lamp. ", 150)})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := serveOn(t, e, smallSendBuffers{ln.(*net.TCPListener)})
+	eachStuck(t, func(t *testing.T, e *env, bob session, a auction.View, addr string) {
 
 		stuck := dialStuckEvents(t, addr, a.ID)
 		defer stuck.Close()

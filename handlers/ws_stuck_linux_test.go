@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"auctionhouse/auction"
 	"auctionhouse/models"
 	"auctionhouse/models/dbtest"
 	"errors"
@@ -23,15 +24,7 @@ func TestWSStuckWatcherHoldsUpNoOne(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
 		ann := e.signup("ann")
 		bidders := []session{e.signup("bob"), e.signup("cyd")}
-		// Large states fill the stuck watcher's buffers in a few dozen frames.
-		a := e.createAuction(ann, map[string]any{"description": strings.Repeat("A fine lamp. ", 150)})
-		// A fixed, small send buffer (Linux grows a loopback socket's to megabytes), so that
-		// the stuck watcher's queue fills in a few dozen states.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := serveOn(t, e, smallSendBuffers{ln.(*net.TCPListener)})
+		a, addr := serveStuckAuction(t, e, ann)
 
 		stuck := dialStuck(t, addr, a.ID)
 		defer stuck.Close()
@@ -67,6 +60,34 @@ func TestWSStuckWatcherHoldsUpNoOne(t *testing.T) {
 			t.Fatalf("the server queued only %d bytes for the stuck watcher: its send buffer never filled", q)
 		}
 	})
+}
+
+// eachStuck runs fn for each store, the two at once (such a test mostly waits for a deadline),
+// with an env without rate limits (forty bids in a row from one bidder would meet them), a
+// bidder, bob, and an auction of ann's that serveStuckAuction serves at addr.
+func eachStuck(t *testing.T, fn func(t *testing.T, e *env, bob session, a auction.View, addr string)) {
+	dbtest.Each(t, func(t *testing.T, store *models.Store) {
+		t.Parallel()
+		e := newEnv(t, store, Config{DisableRateLimits: true}, nil)
+		ann := e.signup("ann")
+		bob := e.signup("bob")
+		a, addr := serveStuckAuction(t, e, ann)
+		fn(t, e, bob, a, addr)
+	})
+}
+
+// serveStuckAuction creates an auction of seller's whose states are large, and serves e on a
+// listener whose connections have small send buffers (Linux grows a loopback socket's to
+// megabytes): a client that stops reading then fills its buffers and the server's in a few
+// dozen states. It returns the auction and the address.
+func serveStuckAuction(t *testing.T, e *env, seller session) (auction.View, string) {
+	t.Helper()
+	a := e.createAuction(seller, map[string]any{"description": strings.Repeat("A fine lamp. ", 150)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, serveOn(t, e, smallSendBuffers{ln.(*net.TCPListener)})
 }
 
 // smallSendBuffers gives each accepted connection a 16 KiB send buffer.
@@ -161,19 +182,7 @@ func unreadBytes(t *testing.T, conn *net.TCPConn) int {
 // pings, and its write keeps wsWriteWait. The client is still dropped once the write has waited
 // that long, pings or not.
 func TestWSPingsLeaveAStuckWriteItsDeadline(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, store *models.Store) {
-		// Most of the test is waiting for a deadline: the two stores wait together.
-		t.Parallel()
-		// Forty bids in a row from one bidder would meet the bid rate limit.
-		e := newEnv(t, store, Config{DisableRateLimits: true}, nil)
-		ann := e.signup("ann")
-		bob := e.signup("bob")
-		a := e.createAuction(ann, map[string]any{"description": strings.Repeat("A fine lamp. ", 150)})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := serveOn(t, e, smallSendBuffers{ln.(*net.TCPListener)})
+	eachStuck(t, func(t *testing.T, e *env, bob session, a auction.View, addr string) {
 
 		stuck := dialStuck(t, addr, a.ID)
 		defer stuck.Close()

@@ -150,8 +150,8 @@ func (l *lane) classify(b []byte) (bidReply, bool) {
 			l.noteState(m.State)
 		}
 	case "bid_accepted", "bid_rejected":
-		var r bidReply
-		if err := json.Unmarshal(b, &r); err != nil {
+		r, err := parseReply(b)
+		if err != nil {
 			l.errorMsgs.Add(1)
 			return bidReply{}, false
 		}
@@ -160,8 +160,7 @@ func (l *lane) classify(b []byte) (bidReply, bool) {
 		l.outbids.Add(1)
 	case "error":
 		l.errorMsgs.Add(1)
-		var r bidReply
-		if json.Unmarshal(b, &r) == nil {
+		if r, err := parseReply(b); err == nil {
 			return r, true
 		}
 	}

@@ -270,4 +270,84 @@ func stringValue(v []byte) (string, error) {
 	return string(inner), nil
 }
 
+// parseReply reads a bid's answer (bid_accepted, bid_rejected, or an error message) as
+// encoding/json reads it into a bidReply: missing members and nulls leave the zero value, and a
+// member of the wrong kind is an error. In hot and many every bid has one, and encoding/json
+// took a tenth of the tool's CPU there.
+func parseReply(b []byte) (bidReply, error) {
+	var r bidReply
+	err := eachMember(b, func(key []byte, i int) (int, error) {
+		end, err := skipValue(b, i)
+		if err != nil {
+			return 0, err
+		}
+		v := b[i:end]
+		switch string(key) {
+		case "type":
+			r.Type, err = stringValue(v)
+		case "request_id":
+			r.RequestID, err = stringValue(v)
+		case "leading":
+			r.Leading, err = boolValue(v)
+		case "bid":
+			err = objectValue(v, func(key, v []byte) (err error) {
+				switch string(key) {
+				case "id":
+					r.Bid.ID, err = intOrNull(v)
+				case "amount":
+					r.Bid.Amount, err = stringValue(v)
+				}
+				return err
+			})
+		case "error":
+			err = objectValue(v, func(key, v []byte) (err error) {
+				switch string(key) {
+				case "code":
+					r.Error.Code, err = stringValue(v)
+				case "message":
+					r.Error.Message, err = stringValue(v)
+				}
+				return err
+			})
+		}
+		return end, err
+	})
+	return r, err
+}
+
+// objectValue calls fn with the key and raw value of each member of the object v; null is an
+// object without members.
+func objectValue(v []byte, fn func(key, val []byte) error) error {
+	if string(v) == "null" {
+		return nil
+	}
+	_, err := members(v, 0, func(key []byte, i int) (int, error) {
+		end, err := skipValue(v, i)
+		if err != nil {
+			return 0, err
+		}
+		return end, fn(key, v[i:end])
+	})
+	return err
+}
+
+// intOrNull is intValue with null read as 0.
+func intOrNull(v []byte) (int64, error) {
+	if string(v) == "null" {
+		return 0, nil
+	}
+	return intValue(v)
+}
+
+// boolValue reads true, false, or null (false).
+func boolValue(v []byte) (bool, error) {
+	switch string(v) {
+	case "true":
+		return true, nil
+	case "false", "null":
+		return false, nil
+	}
+	return false, fmt.Errorf("not a boolean: %.20s", v)
+}
+
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -171,3 +171,76 @@ func followedKinds(auction map[string]json.RawMessage) bool {
 	}
 	return true
 }
+
+func TestParseReply(t *testing.T) {
+	for _, msg := range []string{
+		`{"type":"bid_accepted","request_id":"r1","bid":{"id":9,"amount":"12.50","created_at":"2026-11-25T13:00:00.000Z"},"leading":true}`,
+		`{"type":"bid_rejected","request_id":"r2","error":{"code":"bid_too_low","message":"bid at least 13.00 \"USD\""}}`,
+		`{"type":"error","request_id":null,"error":{"code":"invalid_request","message":"bad"},"leading":null,"bid":null}`,
+		` { "leading" : false , "type" : "bid_accepted" , "bid" : { "id" : 0 } } `,
+	} {
+		var want bidReply
+		if err := json.Unmarshal([]byte(msg), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := parseReply([]byte(msg)); err != nil || got != want {
+			t.Errorf("%s:\n got %+v, %v\nwant %+v", msg, got, err, want)
+		}
+	}
+	for _, bad := range []string{`{"type":"bid_accepted","leading":1}`, `{"type":"x","bid":5}`, `{"type":"x","bid":{"id":"9"}}`,
+		`{"type":"x","error":[]}`, `{"type":"x","request_id":7}`, `{"type":"x"`} {
+		if r, err := parseReply([]byte(bad)); err == nil {
+			t.Errorf("%s: read as %+v", bad, r)
+		}
+	}
+}
+
+// BenchmarkParseReply is the tool's cost of reading a bid's answer; hot and many read one per bid.
+func BenchmarkParseReply(b *testing.B) {
+	msg := []byte(`{"type":"bid_accepted","request_id":"run-1764075000-b17-4242","bid":{"id":123456,"amount":"1234.50","created_at":"2026-11-25T13:00:00.123Z"},"leading":true}`)
+	for b.Loop() {
+		if r, err := parseReply(msg); err != nil || r.Bid.ID != 123456 {
+			b.Fatal(r, err)
+		}
+	}
+}
+
+// FuzzParseReply: for any valid JSON message, the scanner reads a reply as encoding/json does,
+// within the integers it reads (at most 18 digits, not negative).
+func FuzzParseReply(f *testing.F) {
+	f.Add([]byte(`{"type":"bid_accepted","request_id":"r1","bid":{"id":9,"amount":"12.50"},"leading":true}`))
+	f.Add([]byte(`{"type":"bid_rejected","request_id":"r2","error":{"code":"bid_too_low","message":"m"}}`))
+	f.Add([]byte(`{"type":"error","bid":null,"error":{"code":null},"bid":{"amount":"1"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) || !utf8.Valid(b) || bytes.ContainsAny(b, `\ABCDEFGHIJKLMNOPQRSTUVWXYZ`) {
+			return // escapes, invalid UTF-8 and keys in other cases are read as written
+		}
+		if string(bytes.TrimSpace(b)) == "null" {
+			return // no message; encoding/json reads it as an empty reply
+		}
+		var want bidReply
+		wantErr := json.Unmarshal(b, &want)
+		got, err := parseReply(b)
+		if wantErr == nil && err != nil && !idOutOfRange(b) {
+			t.Fatalf("%s: %v; encoding/json reads %+v", b, err, want)
+		}
+		if wantErr != nil && err == nil {
+			t.Fatalf("%s: read as %+v; encoding/json: %v", b, got, wantErr)
+		}
+		if wantErr == nil && err == nil && got != want {
+			t.Fatalf("%s:\n got %+v\nwant %+v", b, got, want)
+		}
+	})
+}
+
+// idOutOfRange reports whether a message's bid id is an integer the scanner does not read.
+func idOutOfRange(b []byte) bool {
+	var m struct {
+		Bid map[string]json.RawMessage `json:"bid"`
+	}
+	if json.Unmarshal(b, &m) != nil {
+		return false
+	}
+	id, ok := m.Bid["id"]
+	return ok && string(id) != "null" && wantUint(id) < 0
+}

@@ -9,8 +9,9 @@ import (
 // Every live message is parsed, and a watcher of a busy auction gets tens of thousands of
 // states per second across its connections, so states are read with a small scanner that walks
 // the top-level members of the message and of its "auction" object, skipping nested values
-// (seller, high_bidder, winner, and any extra field a server adds) without decoding them. Replies
-// to bids, which are rare, go through encoding/json.
+// (seller, high_bidder, winner, and any extra field a server adds) without decoding them. The
+// answers to bids, one per bid, are read by the same scanner (parseReply). Fuzz tests hold both
+// to what encoding/json reads.
 
 // liveState is the part of an auction object (PROTOCOL.md §4) the bench follows.
 type liveState struct {

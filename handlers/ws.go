@@ -360,7 +360,7 @@ func subscriptionCloseCode(err error) (int, string) {
 // keeps reading until the answer (a CloseError) or the deadline.
 func (w *wsConn) sendClose(code int, reason string) {
 	w.cancel()
-	err := w.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), wsWriteWait)
+	err := w.writeClose(code, reason)
 	if err != nil {
 		w.shortenReadDeadline(0)
 		return

@@ -26,7 +26,7 @@ func (w *wsConn) readLoop() (tooBig bool) {
 				// The library sends 1009 itself; should it ever stop doing so, this sends it.
 				// Otherwise it fails with ErrCloseSent and sends nothing.
 				w.cancel()
-				_ = w.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTooBig, "message too big"), wsWriteWait)
+				_ = w.writeClose(closeTooBig, "message too big")
 				return true
 			}
 			return false

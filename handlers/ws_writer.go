@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"auctionhouse/auction"
+
+	"github.com/gofiber/contrib/websocket"
 )
 
 // The connection's writer role: at most one goroutine at a time writes data frames, a writer
@@ -12,8 +14,9 @@ import (
 // go out in one write system call (wsframes.go).
 
 // takeWriterRole takes the writer's role for the caller's goroutine, as kick does for a new
-// writer run, if no writer runs and writers may still start (stopWriter has not run). The caller gives it up with handOn
-// (or keeps it after a failed write) and then calls writers.Done.
+// writer run, if no writer runs and writers may still start (stopWriter has not run). The
+// caller gives it up with handOn (or keeps it after a failed write) and then calls
+// writers.Done.
 func (w *wsConn) takeWriterRole() bool {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
@@ -178,8 +181,8 @@ func (w *wsConn) runWriter() {
 	busy, stateDue, lingering := false, true, false
 	for {
 		var err error
-		// A ping or pong may be owed without a token in wakeC: an inline write may have
-		// taken the token (settleWakes) just after the pong was stored.
+		// A ping or a pong may be due, after a kick or without one: an inline write may
+		// have taken the kick's token (settleWakes) just after the pong was stored.
 		if w.pingDue.Load() || w.pong.Load() != nil {
 			if err = w.writeFrames(w.appendControl); err != nil {
 				w.writeFailed()
@@ -246,7 +249,7 @@ func (w *wsConn) runWriter() {
 			err = w.writeGathered(msg)
 			lingering = true
 		case <-w.wakeC:
-			err = w.writeFrames(w.appendControl)
+			// A kick for a ping or a pong: the top of the loop writes what is due.
 		case <-lingerC:
 			// A paced state is owed, or there was work in the last period: stay.
 			if !busy && paceC == nil && !stateDue && w.park() {
@@ -288,8 +291,9 @@ func (w *wsConn) appendControl(out []byte) []byte {
 // on the reader's goroutine, as the library's default handler does, the pong would set the
 // socket's write deadline to a second of its own and cut short a data write that was waiting
 // for the client. When pings come faster than the writer answers, only the newest is answered,
-// as RFC 6455 §5.5.3 allows. After the writer has stopped for good the connection is closing,
-// and the pong is dropped.
+// as RFC 6455 §5.5.3 allows. The library refuses a ping of more than 125 bytes, so the pong
+// fits a control frame. After the writer has stopped for good the connection is closing, and
+// the pong is dropped.
 func (w *wsConn) answerPing(data string) error {
 	p := []byte(data)
 	w.pong.Store(&p)
@@ -297,10 +301,10 @@ func (w *wsConn) answerPing(data string) error {
 	return nil
 }
 
-// writeControl writes a close frame with the library, which sets the socket's write deadline
-// to wait from now, and then tells the data frames so (writeDeadline).
-func (w *wsConn) writeControl(messageType int, data []byte, wait time.Duration) error {
-	err := w.conn.WriteControl(messageType, data, time.Now().Add(wait))
+// writeClose writes a close frame with the library, which sets the socket's write deadline to
+// wsWriteWait from now, and then tells the data frames so (writeDeadline).
+func (w *wsConn) writeClose(code int, reason string) error {
+	err := w.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(wsWriteWait))
 	w.writeDL.controlWrote()
 	return err
 }

@@ -391,12 +391,22 @@ func TestEngineTimerClosesAndSoftCloseExtends(t *testing.T) {
 	})
 }
 
+// viewOf decodes the state an update carries, as its watchers read it.
+func viewOf(t *testing.T, u *Update) View {
+	t.Helper()
+	var msg struct{ Auction View }
+	if err := json.Unmarshal(u.JSON, &msg); err != nil {
+		t.Fatalf("update %s: %v", u.JSON, err)
+	}
+	return msg.Auction
+}
+
 // waitFor reads a subscription like a watcher's writer would until ok holds.
 func waitFor(t *testing.T, sub *Subscription, ok func(View) bool) View {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
-		if v := sub.Latest().View(); ok(v) {
+		if v := viewOf(t, sub.Latest()); ok(v) {
 			return v
 		}
 		select {
@@ -404,7 +414,7 @@ func waitFor(t *testing.T, sub *Subscription, ok func(View) bool) View {
 		case <-sub.Done():
 			t.Fatalf("subscription ended: %v", sub.Err())
 		case <-deadline:
-			t.Fatalf("timed out; last state %+v", sub.Latest().View())
+			t.Fatalf("timed out; last state %+v", viewOf(t, sub.Latest()))
 		}
 	}
 }
@@ -428,7 +438,7 @@ func TestEngineSlowWatcherConflation(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer annWatch.Close()
-		if snap := slow.Snapshot().View(); snap.ID != id || snap.CurrentPrice != nil {
+		if snap := viewOf(t, slow.Snapshot()); snap.ID != id || snap.CurrentPrice != nil {
 			t.Fatalf("snapshot: %+v", snap)
 		}
 		if again := slow.Snapshot(); again != nil {
@@ -445,7 +455,7 @@ func TestEngineSlowWatcherConflation(t *testing.T) {
 				t.Fatalf("bid %d: %v", i, err)
 			}
 		}
-		got := slow.Latest().View()
+		got := viewOf(t, slow.Latest())
 		if got.Seq != last.Auction().Seq || *got.CurrentPrice != *last.Auction().CurrentPrice || got.BidCount != 40 {
 			t.Fatalf("slow watcher holds seq %d price %v, newest is seq %d price %v", got.Seq, *got.CurrentPrice, last.Auction().Seq, *last.Auction().CurrentPrice)
 		}
@@ -714,7 +724,7 @@ func TestEngineWatcherCountsAreCoalesced(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer subs[i].Close()
-			if got := subs[i].Snapshot().View().Watchers; got != i+1 {
+			if got := viewOf(t, subs[i].Snapshot()).Watchers; got != i+1 {
 				t.Fatalf("snapshot of watcher %d counts %d watchers", i+1, got)
 			}
 		}

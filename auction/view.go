@@ -89,8 +89,8 @@ type Update struct {
 	// Encoded is when the state was encoded, right after its commit: the start of its
 	// delivery delay.
 	Encoded time.Time
-	state   State
-	at      time.Time
+	// state is kept for Message.
+	state State
 }
 
 func newUpdate(s *State, now time.Time) *Update {
@@ -99,12 +99,8 @@ func newUpdate(s *State, now time.Time) *Update {
 		JSON:    appendMessage(make([]byte, 0, messageSizeHint(s)), "auction", s, now),
 		Encoded: time.Now(),
 		state:   *s,
-		at:      now,
 	}
 }
-
-// View is the state this update carries, as the API shows it.
-func (u *Update) View() View { return NewView(&u.state, u.at) }
 
 // Message encodes the state as a message of kind (snapshot, auction) with the server time now,
 // for a client whose countdown needs a fresher time than the shared JSON has.

@@ -81,12 +81,7 @@ func parseLive(b []byte) (liveMsg, error) {
 // which matters only when the message is a state.
 func parseState(b []byte, i int) (s liveState, end int, stateErr error) {
 	seen := 0
-	end, err := members(b, i, func(key []byte, i int) (int, error) {
-		vend, err := skipValue(b, i)
-		if err != nil {
-			return 0, err
-		}
-		val := b[i:vend]
+	end, err := members(b, i, valued(b, func(key, val []byte) (err error) {
 		switch string(key) {
 		case "id":
 			s.ID, err = intValue(val)
@@ -108,8 +103,8 @@ func parseState(b []byte, i int) (s liveState, end int, stateErr error) {
 		if err != nil && stateErr == nil {
 			stateErr = fmt.Errorf("auction.%s: %w", key, err)
 		}
-		return vend, nil
-	})
+		return nil
+	}))
 	if err != nil {
 		return s, 0, err
 	}
@@ -277,12 +272,7 @@ func stringValue(v []byte) (string, error) {
 // took a tenth of the tool's CPU there.
 func parseReply(b []byte) (bidReply, error) {
 	var r bidReply
-	err := eachMember(b, func(key []byte, i int) (int, error) {
-		end, err := skipValue(b, i)
-		if err != nil {
-			return 0, err
-		}
-		v := b[i:end]
+	err := eachMember(b, valued(b, func(key, v []byte) (err error) {
 		switch string(key) {
 		case "type":
 			r.Type, err = stringValue(v)
@@ -311,8 +301,8 @@ func parseReply(b []byte) (bidReply, error) {
 				return err
 			})
 		}
-		return end, err
-	})
+		return err
+	}))
 	return r, err
 }
 
@@ -322,14 +312,20 @@ func objectValue(v []byte, fn func(key, val []byte) error) error {
 	if string(v) == "null" {
 		return nil
 	}
-	_, err := members(v, 0, func(key []byte, i int) (int, error) {
-		end, err := skipValue(v, i)
+	_, err := members(v, 0, valued(v, fn))
+	return err
+}
+
+// valued is a callback for members and eachMember that skips each value in b and gives fn the
+// key and the raw value.
+func valued(b []byte, fn func(key, val []byte) error) func(key []byte, i int) (int, error) {
+	return func(key []byte, i int) (int, error) {
+		end, err := skipValue(b, i)
 		if err != nil {
 			return 0, err
 		}
-		return end, fn(key, v[i:end])
-	})
-	return err
+		return end, fn(key, b[i:end])
+	}
 }
 
 // intOrNull is intValue with null read as 0.

@@ -366,6 +366,10 @@ type BidResult struct {
 // pay for it.
 func (r BidResult) Auction() View { return NewView(&r.state, r.at) }
 
+// Seq is the seq of the state the answer was taken from. That state already includes the
+// bid, so a watcher holding a state of this seq or higher has seen the bid's effect.
+func (r BidResult) Seq() int64 { return r.state.Seq }
+
 // maxRequestIDLen is the longest request id the contract allows.
 const maxRequestIDLen = 64
 

@@ -183,11 +183,15 @@ type wsBid struct {
 	CreatedAt string `json:"created_at"`
 }
 
+// wsBidAccepted is bid_accepted. Seq, our extension of the contract, is the seq of a state
+// that includes the bid: a client that has a state with this seq or higher need not wait for
+// another to show its bid.
 type wsBidAccepted struct {
 	Type      string  `json:"type"`
 	RequestID *string `json:"request_id,omitempty"`
 	Bid       wsBid   `json:"bid"`
 	Leading   bool    `json:"leading"`
+	Seq       int64   `json:"seq"`
 }
 
 // wsErrorMessage is both bid_rejected and error: {"type","request_id"?,"error":{"code","message"}}.
@@ -253,6 +257,7 @@ func (w *wsConn) bid(msg *wsClientMessage) []byte {
 			CreatedAt: auction.FormatTime(res.Bid.CreatedAt),
 		},
 		Leading: res.Leading,
+		Seq:     res.Seq(),
 	})
 }
 

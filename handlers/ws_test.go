@@ -62,6 +62,7 @@ type liveMsg struct {
 	RequestID    *string       `json:"request_id"`
 	Auction      *auction.View `json:"auction"`
 	Leading      *bool         `json:"leading"`
+	Seq          *int64        `json:"seq"`
 	AuctionID    int64         `json:"auction_id"`
 	CurrentPrice string        `json:"current_price"`
 	Bid          *struct {
@@ -253,7 +254,20 @@ func TestWSBidding(t *testing.T) {
 				t.Errorf("reply %s does not echo r1", reply.raw)
 			}
 			expectAccepted(t, reply, "10.00", true)
-			state := watcher.until("the new state", func(m liveMsg) bool { return m.Type == "auction" && m.Auction.BidCount == 1 })
+			if reply.Seq == nil || *reply.Seq <= snap.Auction.Seq {
+				t.Fatalf("reply %s: want a seq above the snapshot's %d", reply.raw, snap.Auction.Seq)
+			}
+			// The reply's seq names a state that includes the bid: every state before the
+			// bid has a lower one.
+			state := watcher.until("the new state", func(m liveMsg) bool {
+				if m.Type == "auction" && m.Auction.BidCount == 0 && m.Auction.Seq >= *reply.Seq {
+					t.Errorf("state %s without the bid has seq %d, not below the reply's", m.raw, m.Auction.Seq)
+				}
+				return m.Type == "auction" && m.Auction.BidCount == 1
+			})
+			if state.Auction.Seq < *reply.Seq {
+				t.Errorf("first state with the bid has seq %d, below the reply's %d", state.Auction.Seq, *reply.Seq)
+			}
 			v := state.Auction
 			if v.CurrentPrice == nil || *v.CurrentPrice != "10.00" || v.HighBidder == nil || v.HighBidder.ID != bob.User.ID || v.Seq <= snap.Auction.Seq {
 				t.Errorf("state after the bid %s", state.raw)
@@ -275,6 +289,9 @@ func TestWSBidding(t *testing.T) {
 		t.Run("repeated request id answers the same", func(t *testing.T) {
 			m := cydWS.bid("c2", "25.00")
 			expectAccepted(t, m, "25.00", true)
+			if now := e.get(a.ID); m.Seq == nil || *m.Seq != now.Seq {
+				t.Errorf("repeat's reply %s: want the current seq %d", m.raw, now.Seq)
+			}
 		})
 
 		before := e.get(a.ID)

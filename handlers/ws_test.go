@@ -239,7 +239,7 @@ func TestWSBidding(t *testing.T) {
 		cydWS, _ := connect(t, addr, a.ID, cookie(cyd.Token))
 		annWS, _ := connect(t, addr, a.ID, as(ann))
 		// Joining watchers change the state (the count) too; let it settle.
-		watcher.until("four watchers", func(m liveMsg) bool { return m.Type == "auction" && m.Auction.Watchers == 4 })
+		settled := watcher.until("four watchers", func(m liveMsg) bool { return m.Type == "auction" && m.Auction.Watchers == 4 })
 		if snap.Auction.Seq <= 0 || snap.Auction.BidCount != 0 || snap.Auction.CurrentPrice != nil {
 			t.Errorf("snapshot %s", snap.raw)
 		}
@@ -254,8 +254,8 @@ func TestWSBidding(t *testing.T) {
 				t.Errorf("reply %s does not echo r1", reply.raw)
 			}
 			expectAccepted(t, reply, "10.00", true)
-			if reply.Seq == nil || *reply.Seq <= snap.Auction.Seq {
-				t.Fatalf("reply %s: want a seq above the snapshot's %d", reply.raw, snap.Auction.Seq)
+			if reply.Seq == nil || *reply.Seq <= settled.Auction.Seq {
+				t.Fatalf("reply %s: want a seq above %d, the last state before the bid", reply.raw, settled.Auction.Seq)
 			}
 			// The reply's seq names a state that includes the bid: every state before the
 			// bid has a lower one.

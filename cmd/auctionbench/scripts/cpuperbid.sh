@@ -15,8 +15,8 @@ set -eu
 SRV=${SRV:-/tmp/srv}
 BENCH=${BENCH:-/tmp/bench}
 WINDOW=${1:-8}
-srv=$(pgrep -f "^$SRV" | head -1)
-tool=$(pgrep -f "^$BENCH" | head -1)
+srv=$(pgrep -f "^$SRV( |$)" | head -1)
+tool=$(pgrep -f "^$BENCH( |$)" | head -1)
 if [ -z "$srv" ] || [ -z "$tool" ]; then
 	echo "cpuperbid: no running $SRV or $BENCH" >&2
 	exit 1

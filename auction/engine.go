@@ -376,8 +376,13 @@ const maxRequestIDLen = 64
 // Bid places a bid and answers once it is stored. Repeating a request id answers as the first
 // time and places nothing new.
 func (e *Engine) Bid(ctx context.Context, auctionID int64, req BidRequest) (BidResult, error) {
-	if utf8.RuneCountInString(req.RequestID) > maxRequestIDLen || !utf8.ValidString(req.RequestID) {
+	if utf8.RuneCountInString(req.RequestID) > maxRequestIDLen {
 		return BidResult{}, Errorf(CodeInvalidRequest, "request_id is longer than %d characters", maxRequestIDLen)
+	}
+	// PostgreSQL's text cannot hold NUL: such an id would fail the commit of every bid that
+	// shares it, other bidders' too.
+	if !isStorableText(req.RequestID) {
+		return BidResult{}, Errorf(CodeInvalidRequest, "request_id must be valid UTF-8 without NUL characters")
 	}
 	if req.Bidder.IsZero() {
 		return BidResult{}, ErrUnauthenticated

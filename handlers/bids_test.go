@@ -92,6 +92,8 @@ func TestPlaceBid(t *testing.T) {
 			{"trailing garbage", `{"amount":"100.00"}}`, []reqOpt{as(cy)}, 400, auction.CodeInvalidRequest},
 			{"request id a number", `{"amount":"100.00","request_id":7}`, []reqOpt{as(cy)}, 400, auction.CodeInvalidRequest},
 			{"request id too long", `{"amount":"100.00","request_id":"` + long + `"}`, []reqOpt{as(cy)}, 400, auction.CodeInvalidRequest},
+			// PostgreSQL cannot store NUL; it must be refused before it reaches a commit.
+			{"request id with NUL", `{"amount":"100.00","request_id":"ab\u0000cd"}`, []reqOpt{as(cy)}, 400, auction.CodeInvalidRequest},
 			{"anonymous", `{"amount":"100.00"}`, nil, 401, auction.CodeUnauthenticated},
 			{"bad bearer", `{"amount":"100.00"}`, []reqOpt{bearer(strings.Repeat("x", 43))}, 401, auction.CodeUnauthenticated},
 			{"cookie without CSRF", `{"amount":"100.00"}`, []reqOpt{cookie(cy.Token)}, 403, auction.CodeForbidden},

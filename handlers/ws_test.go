@@ -314,6 +314,7 @@ func TestWSBidding(t *testing.T) {
 			{"amount missing", bobWS, `{"type":"bid","request_id":"x10"}`, auction.CodeInvalidRequest},
 			{"amount a boolean", bobWS, `{"type":"bid","request_id":"x11","amount":true}`, auction.CodeInvalidRequest},
 			{"request id too long", bobWS, `{"type":"bid","request_id":"` + long + `","amount":"100.00"}`, auction.CodeInvalidRequest},
+			{"request id with NUL", bobWS, `{"type":"bid","request_id":"x\u0000","amount":"100.00"}`, auction.CodeInvalidRequest},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

@@ -169,9 +169,11 @@ func extendSoftClose(s State, now time.Time) State {
 	if s.ExtensionSeconds <= 0 {
 		return s
 	}
-	window := time.Duration(s.ExtensionSeconds) * time.Second
-	if s.EndsAt.Sub(now) < window {
-		s.EndsAt = now.Add(window)
+	// The accept time in milliseconds, as the bid's created_at is stored: an end finer than
+	// the wire and the database hold accepted bids up to a millisecond after the ends_at every
+	// client was shown.
+	if end := wireTime(now).Add(time.Duration(s.ExtensionSeconds) * time.Second); end.After(s.EndsAt) {
+		s.EndsAt = end
 	}
 	return s
 }

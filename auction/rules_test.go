@@ -459,6 +459,19 @@ func TestSoftClose(t *testing.T) {
 		})
 	}
 
+	t.Run("the new end is in milliseconds, as clients are shown it", func(t *testing.T) {
+		s := rtOpen()
+		at := rtEnd.Add(-10*time.Second + 500*time.Microsecond)
+		s = rtMustBid(t, s, rtAlice, "10.00", "", at)
+		shown := at.Truncate(time.Millisecond).Add(120 * time.Second)
+		if !s.EndsAt.Equal(shown) {
+			t.Fatalf("ends_at = %s, want %s", s.EndsAt.Format(time.RFC3339Nano), shown.Format(time.RFC3339Nano))
+		}
+		if _, _, err := rtBid(t, s, rtBob, "10.50", "", shown.Add(200*time.Microsecond)); rtCode(err) != auction.CodeAuctionClosed {
+			t.Errorf("a bid 0.2 ms after the shown end: %v, want auction_closed", err)
+		}
+	})
+
 	t.Run("extensions chain from the accept time", func(t *testing.T) {
 		s := rtOpen()
 		first := rtEnd.Add(-10 * time.Second)

@@ -152,7 +152,9 @@ type actor struct {
 	deadline   *time.Timer
 	idle       *time.Timer
 	retry      *time.Timer
-	retryAt    time.Time
+	// retrying holds commits back until retry fires after a failed one. The timer alone
+	// decides: a wall-clock deadline stalled the auction when the clock stepped back.
+	retrying bool
 
 	// watchersDue says a changed watcher count waits for watchersTimer or the next change.
 	watchersDue   bool
@@ -218,6 +220,7 @@ func (a *actor) run() {
 			a.armDeadline()
 		case <-a.retry.C:
 			// flush below starts the commit that waited.
+			a.retrying = false
 		case <-a.watchersTimer.C:
 			a.applyWatchers()
 		case <-a.idle.C:
@@ -517,7 +520,7 @@ func (a *actor) flush() {
 		return
 	}
 	if a.dirty() {
-		if a.now().Before(a.retryAt) {
+		if a.retrying {
 			return
 		}
 		a.startCommit()
@@ -630,7 +633,7 @@ func (a *actor) commitFailed(b *batch, err error) {
 	a.setWatchers()
 	a.armDeadline()
 	// Hold further commits back for a moment so a database outage is not hammered in a loop.
-	a.retryAt = a.now().Add(a.engine.opts.RetryDelay)
+	a.retrying = true
 	a.retry.Reset(a.engine.opts.RetryDelay)
 }
 

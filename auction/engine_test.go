@@ -796,3 +796,35 @@ func TestEngineRecentBidsMatchTheDatabase(t *testing.T) {
 		check(startEngine(t, s, Options{}), RecentBids)
 	})
 }
+
+// TestRetryAfterAFailedCommitIgnoresTheWallClock: after a failed commit the actor pauses for
+// RetryDelay before committing again. The pause is the retry timer's alone: with a deadline on
+// the wall clock, a clock stepped back (NTP) held every later bid uncommitted, and its caller
+// waiting, until the clock caught up.
+func TestRetryAfterAFailedCommitIgnoresTheWallClock(t *testing.T) {
+	s := dbtest.SQLite(t)
+	ctx := context.Background()
+	seller, ann := newTestUser(t, s, "seller"), newTestUser(t, s, "ann")
+	id := newTestAuction(t, s, seller, nil)
+	// The database refuses this one bid, as it would refuse all during an outage.
+	if err := s.DB().Exec(`CREATE TRIGGER refuse_bid BEFORE INSERT ON bids WHEN NEW.amount = '13.13'
+		BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`).Error; err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{}
+	clk.Set(time.Now().UTC())
+	e := startEngine(t, s, Options{Now: clk.Now, RetryDelay: 50 * time.Millisecond, SweepInterval: time.Hour})
+	if _, err := e.Bid(ctx, id, BidRequest{Bidder: ann, Amount: money("13.13")}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("bid whose commit fails: %v, want %v", err, ErrUnavailable)
+	}
+	clk.Set(clk.Now().Add(-10 * time.Second))
+	wait, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	r, err := e.Bid(wait, id, BidRequest{Bidder: ann, Amount: money("20.00")})
+	if err != nil {
+		t.Fatalf("a valid bid after the retry delay, the clock stepped back: %v", err)
+	}
+	if r.Bid.ID == 0 {
+		t.Errorf("bid answered without being stored: %+v", r.Bid)
+	}
+}

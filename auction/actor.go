@@ -625,7 +625,8 @@ func (a *actor) commitFailed(b *batch, err error) {
 	a.state = a.committed
 	for _, r := range lost {
 		if !r.kind.readsOnly() {
-			// Refusals too: one decided on a state that was never stored may be wrong.
+			// Its decision was made on a state that was never stored. (Refusals are not
+			// here: they are answered at once, from the state as decided then.)
 			r.err = fmt.Errorf("%w (auction %d)", ErrUnavailable, a.id)
 		}
 		a.answer(r, nil)

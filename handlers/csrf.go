@@ -1,10 +1,6 @@
 package handlers
 
 import (
-	"net/url"
-	"slices"
-	"strings"
-
 	"github.com/gofiber/fiber/v2"
 
 	"auctionhouse/auction"
@@ -100,20 +96,8 @@ func formUser(c *fiber.Ctx) (*identity, error) {
 // Posts without Origin (old browsers, scripts) rely on the token alone; "null" (sandboxed
 // frames, some redirects) cannot be trusted and is refused.
 func (s *Server) formOrigin(c *fiber.Ctx) error {
-	origin := c.Get(fiber.HeaderOrigin)
-	if origin == "" || s.formOriginAllowed(c, origin) {
+	if s.originAllowed(c) {
 		return c.Next()
 	}
 	return errFormOrigin
-}
-
-func (s *Server) formOriginAllowed(c *fiber.Ctx, origin string) bool {
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return false
-	}
-	if strings.EqualFold(u.Host, string(c.Request().Host())) {
-		return true
-	}
-	return slices.Contains(s.cfg.AllowedOrigins, strings.ToLower(u.Scheme+"://"+u.Host))
 }

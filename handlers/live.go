@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,7 +105,6 @@ type liveHub struct {
 	// the two, and the session is looked up again (see register).
 	logouts uint64
 
-	allowedOrigins map[string]bool
 	// addrCap and userCap are the per-address and per-user connection caps; 0 means none
 	// (RATE_LIMITS=off).
 	addrCap int
@@ -128,14 +125,8 @@ func newLiveHub(s *Server) *liveHub {
 		sessions:        make(map[int64]map[*liveConn]struct{}),
 		perAddr:         make(map[string]int),
 		perUser:         make(map[int64]int),
-		allowedOrigins:  make(map[string]bool, len(s.cfg.AllowedOrigins)),
 		writeBufferPool: &sync.Pool{},
 		pacer:           newStatePacer(),
-	}
-	for _, o := range s.cfg.AllowedOrigins {
-		if n, ok := normalizeOrigin(o); ok {
-			h.allowedOrigins[n] = true
-		}
 	}
 	if !s.cfg.DisableRateLimits {
 		h.addrCap = maxLiveConnsPerAddr
@@ -324,46 +315,6 @@ func (s *Server) sessionStillValid(ctx context.Context, sess *models.Session) (b
 		return false, nil
 	}
 	return err == nil, err
-}
-
-// originAllowed applies PROTOCOL.md §6 to an upgrade's Origin header: absent (not a browser)
-// is allowed, as is an origin whose host is the request's Host (same origin) or one listed in
-// ALLOWED_ORIGINS. "null" (sandboxed frames, file: pages) and anything else are refused.
-func (h *liveHub) originAllowed(origin, host string) bool {
-	if origin == "" {
-		return true
-	}
-	n, ok := normalizeOrigin(origin)
-	if !ok {
-		return false
-	}
-	if h.allowedOrigins[n] {
-		return true
-	}
-	u, err := url.Parse(origin)
-	return err == nil && host != "" && strings.EqualFold(u.Host, host)
-}
-
-// normalizeOrigin lower-cases scheme://host[:port] and drops the scheme's default port, so
-// that https://Shop.example:443 and https://shop.example compare equal; browsers send the
-// latter. It refuses anything that is not an http(s) origin, including "null".
-func normalizeOrigin(o string) (string, bool) {
-	u, err := url.Parse(strings.TrimSpace(o))
-	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", false
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
-		return "", false
-	}
-	host := strings.ToLower(u.Host)
-	if port := u.Port(); (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
-		host = strings.ToLower(u.Hostname())
-		if strings.Contains(host, ":") { // IPv6 literal
-			host = "[" + host + "]"
-		}
-	}
-	return scheme + "://" + host, true
 }
 
 // snapshotMessage encodes the subscription's starting state, {"type":"snapshot","auction":…},

@@ -174,7 +174,7 @@ func TestPageLogout(t *testing.T) {
 }
 
 func TestPageFormFromOtherOrigin(t *testing.T) {
-	eachPagesStore(t, func(c *Config) { c.AllowedOrigins = []string{"https://shop.example"} }, func(t *testing.T, e *env) {
+	eachPagesStore(t, func(c *Config) { c.AllowedOrigins = []string{"https://shop.example", "https://port.example:443"} }, func(t *testing.T, e *env) {
 		b := e.browser()
 		tok := b.token("/signup")
 		form := url.Values{"_csrf": {tok}, "username": {"dan"}, "password": {testPassword}}
@@ -188,5 +188,10 @@ func TestPageFormFromOtherOrigin(t *testing.T) {
 		tok = b2.token("/signup")
 		form = url.Values{"_csrf": {tok}, "username": {"eve"}, "password": {testPassword}}
 		b2.post("/signup", form, header("Origin", "http://example.com")).expectRedirect(t, "/")
+		// An allowed origin written with its default port is the origin browsers send without it.
+		b3 := e.browser()
+		tok = b3.token("/signup")
+		form = url.Values{"_csrf": {tok}, "username": {"fay"}, "password": {testPassword}}
+		b3.post("/signup", form, header("Origin", "https://port.example")).expectRedirect(t, "/")
 	})
 }

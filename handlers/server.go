@@ -159,6 +159,9 @@ type Server struct {
 
 	// live tracks the open WebSocket and SSE connections (live.go).
 	live *liveHub
+	// origins is the Origin rule of WebSocket upgrades, form posts and the API's sign-up and
+	// sign-in (origins.go).
+	origins originPolicy
 	// metrics is exported at /metrics.
 	metrics *Metrics
 	// anonPages caches auction pages as anonymous visitors see them (pages_cache.go).
@@ -193,6 +196,7 @@ func New(cfg Config, store *models.Store, engine *auction.Engine, logger *slog.L
 		h, _ = bcrypt.GenerateFromPassword([]byte("not a real password"), bcrypt.DefaultCost)
 	}
 	s.dummyHash = h
+	s.origins = newOriginPolicy(cfg.AllowedOrigins)
 	s.live = newLiveHub(s)
 	s.anonPages = newAnonPages()
 	s.onLogout = s.live.closeSession
@@ -244,8 +248,8 @@ func (s *Server) App() *fiber.App {
 	app.Get("/metrics", s.metrics.handler())
 
 	api := app.Group("/api/v1", s.limitBody, s.authenticate)
-	api.Post("/users", s.createUser)
-	api.Post("/sessions", s.createSession)
+	api.Post("/users", s.apiOrigin, s.createUser)
+	api.Post("/sessions", s.apiOrigin, s.createSession)
 	api.Delete("/sessions/current", s.requireUser, s.deleteSession)
 	api.Get("/auctions", s.listAuctions)
 	api.Post("/auctions", s.requireUser, s.createAuction)

@@ -66,7 +66,7 @@ func (s *Server) wsPreflight(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderUpgrade, "websocket")
 		return fiber.NewError(fiber.StatusUpgradeRequired, "this endpoint speaks WebSocket only; send a WebSocket handshake, or use GET /auctions/{id}/events for server-sent events")
 	}
-	if !s.live.originAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host())) {
+	if !s.originAllowed(c) {
 		return auction.Errorf(auction.CodeForbidden, "WebSocket connections from this origin are not allowed")
 	}
 	if _, err := auctionIDParam(c); err != nil {

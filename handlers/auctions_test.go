@@ -139,6 +139,8 @@ func TestListAuctions(t *testing.T) {
 		}{
 			{"?status=open", 2}, {"?status=scheduled", 1}, {"?status=cancelled", 1}, {"?status=closed", 0},
 			{"?status=", 4}, {"?limit=2", 2}, {"?limit=2&offset=3", 1}, {"?offset=10", 0}, {"?limit=100000", 4},
+			// Larger is clamped, however large; an offset that far is past the end.
+			{"?limit=99999999999999999999", 4}, {"?offset=99999999999999999999", 0},
 		} {
 			t.Run(tt.query, func(t *testing.T) {
 				if got := list(t, tt.query); len(got) != tt.want {
@@ -153,7 +155,7 @@ func TestListAuctions(t *testing.T) {
 				}
 			}
 		})
-		for _, q := range []string{"?status=live", "?status=OPEN", "?limit=ten", "?limit=1.5", "?limit=-1", "?offset=x", "?offset=-5", "?limit=99999999999999999999"} {
+		for _, q := range []string{"?status=live", "?status=OPEN", "?limit=ten", "?limit=1.5", "?limit=-1", "?offset=x", "?offset=-5", "?limit=+5", "?limit=0x10"} {
 			t.Run(q, func(t *testing.T) {
 				e.do("GET", "/api/v1/auctions"+q, "").expectError(t, 400, auction.CodeInvalidRequest)
 			})

@@ -39,6 +39,12 @@ func TestPageHome(t *testing.T) {
 				t.Errorf("time left not rendered server-side:\n%s", body)
 			}
 		}
+		// A page number far past the end, as large as an int64 holds: an empty page, not an
+		// offset that overflowed (page × page size).
+		body := e.browser().get("/?page=9223372036854775807").expectPage(t, 200)
+		if strings.Contains(body, "Old map") {
+			t.Errorf("a page far past the end lists auctions")
+		}
 	})
 }
 

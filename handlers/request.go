@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"strconv"
 	"time"
@@ -126,15 +127,25 @@ func auctionIDParam(c *fiber.Ctx) (int64, error) {
 	return id, nil
 }
 
-// queryInt reads an optional non-negative integer query parameter; absent or empty gives def.
+// maxQueryInt is what queryInt makes of a larger number: a limit is clamped anyway (PROTOCOL.md
+// §5: "larger is clamped", however large), an offset or a page number that far is past any
+// list, and arithmetic on it (page × page size) cannot overflow.
+const maxQueryInt = math.MaxInt32
+
+// queryInt reads an optional non-negative integer query parameter; absent or empty gives def,
+// and a number over maxQueryInt gives maxQueryInt.
 func queryInt(c *fiber.Ctx, name string, def int) (int, error) {
 	raw := c.Query(name)
 	if raw == "" {
 		return def, nil
 	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 0 || !isDigits(raw) {
+	if !isDigits(raw) {
 		return 0, auction.Errorf(auction.CodeInvalidRequest, "%s must be a non-negative integer", name)
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n > maxQueryInt {
+		// Only digits, so the one error left is a number out of range.
+		return maxQueryInt, nil
 	}
 	return n, nil
 }

@@ -22,8 +22,10 @@ import (
 )
 
 // DefaultBodyLimit bounds request bodies when Config.BodyLimit is zero. The largest legitimate
-// body is a new auction with a 10,000-character description, which fits many times over.
-const DefaultBodyLimit = 64 << 10
+// body is a new auction at its longest: 10,200 characters of title and description, each up to
+// 12 bytes when a client escapes an emoji as a JSON surrogate pair (or a form percent-encodes
+// its four UTF-8 bytes), about 123 KB in all.
+const DefaultBodyLimit = 128 << 10
 
 // Config is what the HTTP layer needs from the environment. The zero value is usable.
 type Config struct {

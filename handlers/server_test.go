@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -79,9 +81,22 @@ func TestFiberErrors(t *testing.T) {
 			t.Errorf("request id %q, want a fresh one", id)
 		}
 	})
-	t.Run("default body limit", func(t *testing.T) {
-		if got := New(Config{}, nil, nil, nil).cfg.BodyLimit; got != 64<<10 {
-			t.Errorf("body limit %d", got)
+}
+
+// TestLongestAuctionFitsTheBodyLimit: the largest legitimate body is a new auction at its
+// longest, escaped as much as JSON allows: each character an emoji written as a surrogate pair
+// of \u escapes, 12 bytes. At 64 KiB such a 10,000-character description was refused with 413.
+func TestLongestAuctionFitsTheBodyLimit(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		ann := e.signup("ann")
+		const emoji = `\ud83d\ude00`
+		body := `{"title":"` + strings.Repeat(emoji, auction.MaxTitleLen) +
+			`","description":"` + strings.Repeat(emoji, auction.MaxDescriptionLen) +
+			`","starting_price":"10.00","ends_at":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`
+		var v auction.View
+		e.do("POST", "/api/v1/auctions", body, as(ann)).expect(t, 201).decode(t, &v)
+		if v.Description != strings.Repeat("\U0001F600", auction.MaxDescriptionLen) {
+			t.Errorf("description of %d characters, want %d emoji", utf8.RuneCountInString(v.Description), auction.MaxDescriptionLen)
 		}
 	})
 }

@@ -222,6 +222,9 @@ func (s *Server) App() *fiber.App {
 		// make every string a copy rather than auditing each call.
 		Immutable:             true,
 		DisableStartupMessage: true,
+		// PROTOCOL.md: "all interfaces". Fiber v2 listens on tcp4 unless told otherwise, which
+		// left IPv6 clients unanswered; tcp is both where the host has IPv6, and IPv4 where not.
+		Network: fiber.NetworkTCP,
 		// Timeouts: see the Default… constants. The write timeout is set per request by
 		// requestLimits, because fasthttp cannot lift a server-wide one for event streams.
 		ReadTimeout:    s.cfg.ReadTimeout,

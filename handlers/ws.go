@@ -175,6 +175,10 @@ type wsConn struct {
 	// handling is set while the reader works on a message, so that a closing writer can wait
 	// for the reply it owes (finishReplies).
 	handling atomic.Bool
+	// finishing is set when a closing writer begins to write the replies still owed
+	// (finishReplies): the reader takes no message in hand after it. With handling, set
+	// before the reader looks at finishing, one of the two always sees the other.
+	finishing atomic.Bool
 
 	// deadlineMu orders the pong handler's deadline extensions against the shortened deadline
 	// of a closing connection, so that a late pong cannot keep a closing connection open.

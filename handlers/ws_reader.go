@@ -37,19 +37,30 @@ func (w *wsConn) readLoop() (tooBig bool) {
 	}
 }
 
+// testHookActOn, set only by tests, runs once a message is in hand and the connection was
+// found open: where a close may come in the meantime.
+var testHookActOn func()
+
 // actOn answers one client message, unless the connection is closing.
 func (w *wsConn) actOn(mt int, data []byte) {
+	// In hand before the look at stopping: a closing writer that found no message in hand
+	// (finishReplies) has set finishing first, so the look then sees it. Looked at in the
+	// other order, a bid could be placed after the writer had written its last reply, and its
+	// acknowledgement would never be written.
+	w.handling.Store(true)
+	defer w.handling.Store(false)
 	if w.stopping() {
 		// A close frame went out or is about to: only the client's answer matters now.
 		return
+	}
+	if testHookActOn != nil {
+		testHookActOn()
 	}
 	if mt != websocket.TextMessage {
 		w.answer(errorMessage(nil, auction.Errorf(auction.CodeInvalidRequest, "messages must be JSON text frames")))
 		return
 	}
-	w.handling.Store(true)
 	w.answer(w.handle(data))
-	w.handling.Store(false)
 }
 
 // messagePool holds the buffers client messages are read into: the library's ReadMessage
@@ -101,7 +112,7 @@ func releaseMessage(bp *[]byte) {
 // stopping reports whether the connection is closing, so that messages still arriving are
 // no longer acted on.
 func (w *wsConn) stopping() bool {
-	if w.live.closing() {
+	if w.live.closing() || w.finishing.Load() {
 		return true
 	}
 	select {

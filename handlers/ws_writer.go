@@ -28,13 +28,25 @@ func (w *wsConn) takeWriterRole() bool {
 	return true
 }
 
+// testHookSettleWakes, set only by tests, runs in settleWakes between its first look at the
+// newest state and taking the pacer's wake-up: where a new state may come in the meantime.
+var testHookSettleWakes func()
+
 // settleWakes clears what an inline write made stale, so that handOn does not start a writer
 // run that would find nothing to do: the pacer's wake-up for a state that has now gone out
 // (its room goes back to the pacer), and the kick that came with it. A wake-up for a state
 // still owed keeps a kick, so the writer run that handOn starts sends it.
 func (w *wsConn) settleWakes() {
 	if w.sub.Latest().Seq <= w.lastSeq {
-		w.takeStateWake()
+		if testHookSettleWakes != nil {
+			testHookSettleWakes()
+		}
+		if w.takeStateWake() && w.sub.Latest().Seq > w.lastSeq {
+			// A state came between the two looks, and the wake-up just taken was the
+			// pacer's for it: its inline write found the role taken. Queue the connection
+			// with the pacer again, or the state would wait for the next ping to carry it.
+			w.s.live.pacer.enqueue(&w.paced)
+		}
 	}
 	// Every other reason for a kick is a condition workWaiting looks at itself.
 	select {
@@ -330,6 +342,7 @@ const wsReplyGrace = 2 * time.Second
 // this, the close could overtake such a bid's acknowledgement, and a client would retry a bid
 // that was in fact placed.
 func (w *wsConn) finishReplies() {
+	w.finishing.Store(true)
 	grace := time.NewTimer(wsReplyGrace)
 	defer grace.Stop()
 	for {

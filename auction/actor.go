@@ -199,6 +199,7 @@ func (a *actor) run() {
 	defer a.deadline.Stop()
 	defer a.idle.Stop()
 	defer a.retry.Stop()
+	a.setWatchers()
 	a.advance()
 	a.armDeadline()
 	a.flush()
@@ -282,8 +283,10 @@ func (a *actor) load() error {
 	if a.photos, err = a.engine.store.PhotosByAuction(ctx, a.id); err != nil {
 		return fmt.Errorf("load photos of auction %d: %w", a.id, err)
 	}
+	// The stored watcher count is that of the stored seq. The live count may differ (after a
+	// restart it is 0): setWatchers then makes that a change with a seq of its own, so no seq
+	// is shown with two different counts.
 	a.committed = stateFromRow(row)
-	a.committed.Watchers = a.subs.len()
 	a.state = a.committed
 	a.lastUpdate = nil
 	return nil

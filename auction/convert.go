@@ -48,6 +48,7 @@ func stateFromRow(a *models.Auction) State {
 		BidCount:         a.BidCount,
 		Winner:           userRef(a.WinnerID, a.Winner),
 		Seq:              a.Seq,
+		Watchers:         a.Watchers,
 	}
 	if a.LeaderMax.Valid {
 		s.LeaderMax = a.LeaderMax.Decimal
@@ -72,6 +73,7 @@ func rowFromState(s *State, now time.Time) *models.Auction {
 		EndsAt:       s.EndsAt,
 		WinnerID:     refID(s.Winner),
 		Seq:          s.Seq,
+		Watchers:     s.Watchers,
 		UpdatedAt:    now,
 	}
 	if !s.Leader.IsZero() {

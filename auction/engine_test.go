@@ -828,3 +828,61 @@ func TestRetryAfterAFailedCommitIgnoresTheWallClock(t *testing.T) {
 		t.Errorf("bid answered without being stored: %+v", r.Bid)
 	}
 }
+
+// TestEngineWatcherCountAcrossARestart: the watcher count is public state under a seq, so a
+// restart, after which nobody watches, must not show the stored seq with a count other than
+// the one stored under it. The count used to be kept in memory only, and came back as 0
+// under the old seq; now the drop to 0 is a change with a seq of its own.
+func TestEngineWatcherCountAcrossARestart(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		seller := newTestUser(t, s, "seller")
+		id := newTestAuction(t, s, seller, nil)
+		opts := Options{WatchersDelay: 20 * time.Millisecond}
+		e := New(s, opts)
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		subs := make([]*Subscription, 3)
+		for i := range subs {
+			var err error
+			if subs[i], err = e.Subscribe(ctx, id, 0); err != nil {
+				t.Fatal(err)
+			}
+			defer subs[i].Close()
+		}
+		// The first watcher's snapshot counted one; a count of 3 reaches it only as a
+		// stored, broadcast state.
+		watched := waitFor(t, subs[0], func(v View) bool { return v.Watchers == 3 })
+		stop, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := e.Shutdown(stop); err != nil {
+			t.Fatal(err)
+		}
+		if row, err := s.AuctionByID(ctx, id); err != nil || row.Seq != watched.Seq || row.Watchers != 3 {
+			t.Fatalf("stored seq %d with %d watchers, want seq %d with 3 (%v)", row.Seq, row.Watchers, watched.Seq, err)
+		}
+
+		e2 := startEngine(t, s, opts)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			v, err := e2.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Seq == watched.Seq && v.Watchers != 3 {
+				t.Fatalf("after the restart, seq %d shows %d watchers; it was stored with 3", v.Seq, v.Watchers)
+			}
+			if v.Watchers == 0 {
+				if v.Seq <= watched.Seq {
+					t.Fatalf("no watchers under seq %d, not above the stored %d", v.Seq, watched.Seq)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after the restart, still %d watchers shown at seq %d", v.Watchers, v.Seq)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+}

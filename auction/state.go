@@ -63,7 +63,8 @@ type State struct {
 	ClosedReason     string
 	ClosedAt         time.Time
 	Seq              int64
-	// Watchers counts live connections; it is public but not stored.
+	// Watchers counts live connections. It is public, so it is stored with the seq it
+	// belongs to.
 	Watchers int
 }
 

@@ -159,11 +159,11 @@ func normalizeCommit(a *Auction, bids []Bid, now time.Time) error {
 
 // auctionUpdateSet is the column list written by CommitBatch, in auctionUpdateArgs order.
 const auctionUpdateSet = `status = ?, current_price = ?, high_bidder_id = ?, leader_max = ?, bid_count = ?,
-	ends_at = ?, winner_id = ?, closed_reason = ?, closed_at = ?, seq = ?, updated_at = ?`
+	ends_at = ?, winner_id = ?, closed_reason = ?, closed_at = ?, seq = ?, watchers = ?, updated_at = ?`
 
 func auctionUpdateArgs(a *Auction, expectedSeq int64) []any {
 	return []any{a.Status, a.CurrentPrice, a.HighBidderID, a.LeaderMax, a.BidCount,
-		a.EndsAt, a.WinnerID, a.ClosedReason, a.ClosedAt, a.Seq, a.UpdatedAt,
+		a.EndsAt, a.WinnerID, a.ClosedReason, a.ClosedAt, a.Seq, a.Watchers, a.UpdatedAt,
 		a.ID, expectedSeq}
 }
 

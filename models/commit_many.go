@@ -78,23 +78,23 @@ func (s *Store) CommitMany(ctx context.Context, commits []Commit) (errs []error)
 const pgCommitMany = `WITH u AS (
 	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[],
 		$7::integer[], $8::timestamptz[], $9::bigint[], $10::text[], $11::timestamptz[], $12::bigint[],
-		$13::timestamptz[])
+		$13::timestamptz[], $14::integer[])
 		AS t(id, expected_seq, status, current_price, high_bidder_id, leader_max,
 			bid_count, ends_at, winner_id, closed_reason, closed_at, seq,
-			updated_at)
+			updated_at, watchers)
 ), upd AS (
 	UPDATE auctions a SET status = u.status, current_price = u.current_price::numeric,
 		high_bidder_id = u.high_bidder_id, leader_max = u.leader_max::numeric, bid_count = u.bid_count,
 		ends_at = u.ends_at, winner_id = u.winner_id, closed_reason = u.closed_reason,
-		closed_at = u.closed_at, seq = u.seq, updated_at = u.updated_at
+		closed_at = u.closed_at, seq = u.seq, watchers = u.watchers, updated_at = u.updated_at
 	FROM u
 	WHERE a.id = u.id AND a.seq = u.expected_seq
 	RETURNING a.id
 ), ins AS (
 	INSERT INTO bids (auction_id, bidder_id, amount, max_amount, request_id, "leading", seq, created_at)
 	SELECT b.auction_id, b.bidder_id, b.amount::numeric, b.max_amount::numeric, b.request_id, b."leading", b.seq, b.created_at
-	FROM unnest($14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::boolean[],
-		$20::bigint[], $21::timestamptz[])
+	FROM unnest($15::bigint[], $16::bigint[], $17::text[], $18::text[], $19::text[], $20::boolean[],
+		$21::bigint[], $22::timestamptz[])
 		WITH ORDINALITY AS b(auction_id, bidder_id, amount, max_amount, request_id, "leading",
 			seq, created_at, ord)
 	WHERE b.auction_id IN (SELECT id FROM upd)
@@ -181,6 +181,7 @@ func pgCommitManyArgs(commits []Commit, errs []error) ([]any, map[int64]int, err
 		closedAts     = make([]*time.Time, 0, n)
 		seqs          = make([]int64, 0, n)
 		updatedAts    = make([]time.Time, 0, n)
+		watchers      = make([]int, 0, n)
 
 		bidAuctionIDs = make([]int64, 0, nBids)
 		bidderIDs     = make([]int64, 0, nBids)
@@ -213,6 +214,7 @@ func pgCommitManyArgs(commits []Commit, errs []error) ([]any, map[int64]int, err
 		closedAts = append(closedAts, a.ClosedAt)
 		seqs = append(seqs, a.Seq)
 		updatedAts = append(updatedAts, a.UpdatedAt)
+		watchers = append(watchers, a.Watchers)
 		for _, b := range c.Bids {
 			bidAuctionIDs = append(bidAuctionIDs, b.AuctionID)
 			bidderIDs = append(bidderIDs, b.BidderID)
@@ -225,7 +227,7 @@ func pgCommitManyArgs(commits []Commit, errs []error) ([]any, map[int64]int, err
 		}
 	}
 	args := []any{ids, expectedSeqs, statuses, currentPrices, highBidderIDs, leaderMaxes,
-		bidCounts, endsAts, winnerIDs, closedReasons, closedAts, seqs, updatedAts,
+		bidCounts, endsAts, winnerIDs, closedReasons, closedAts, seqs, updatedAts, watchers,
 		bidAuctionIDs, bidderIDs, amounts, maxAmounts, requestIDs, leading, bidSeqs, createdAts}
 	return args, index, nil
 }

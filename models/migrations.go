@@ -195,6 +195,14 @@ var migrations = []migration{
 			`CREATE INDEX bids_bidder_id_auction_id_idx ON bids (bidder_id, auction_id)`,
 		},
 	},
+	{
+		id: "0003_auction_watchers",
+		// The watcher count is public state under a seq (PROTOCOL.md §4), so it is stored with
+		// that seq. After a restart the count is 0 again, and the stored count tells whether
+		// that is a change, which then gets a seq of its own (auction/actor.go, load).
+		postgres: []string{`ALTER TABLE auctions ADD COLUMN watchers integer NOT NULL DEFAULT 0`},
+		sqlite:   []string{`ALTER TABLE auctions ADD COLUMN watchers INTEGER NOT NULL DEFAULT 0`},
+	},
 }
 
 // Migrate applies, in one transaction, every migration not yet recorded; running it again is a

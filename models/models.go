@@ -64,8 +64,10 @@ type Auction struct {
 	ClosedReason     *string
 	ClosedAt         *time.Time
 	Seq              int64
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// Watchers is the count of live connections in the state of Seq.
+	Watchers  int
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Bid is one accepted bid. RequestID is unique per bidder and auction when present; Leading is

@@ -18,6 +18,8 @@ type originPolicy struct {
 	allowed map[string]bool // normalized (normalizeOrigin)
 }
 
+// newOriginPolicy normalizes ALLOWED_ORIGINS once; entries that are not origins are ignored
+// (config.go has already refused them at start).
 func newOriginPolicy(origins []string) originPolicy {
 	p := originPolicy{allowed: make(map[string]bool, len(origins))}
 	for _, o := range origins {

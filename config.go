@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"auctionhouse/handlers"
 )
 
 // config is the process configuration (PROTOCOL.md §1), read once from the environment.
@@ -88,7 +90,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return cfg, nil
 }
 
-// parseOrigins reads a comma list of origins such as https://shop.example:8443.
+// parseOrigins reads a comma list of origins such as https://shop.example:8443, with the rule
+// the server applies them by (handlers.NormalizeOrigin).
 func parseOrigins(list string) ([]string, error) {
 	var origins []string
 	for _, o := range strings.Split(list, ",") {
@@ -96,11 +99,11 @@ func parseOrigins(list string) ([]string, error) {
 		if o == "" {
 			continue
 		}
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		n, ok := handlers.NormalizeOrigin(o)
+		if !ok {
 			return nil, fmt.Errorf("ALLOWED_ORIGINS: %q is not an origin like https://example.com", o)
 		}
-		origins = append(origins, strings.ToLower(u.Scheme+"://"+u.Host))
+		origins = append(origins, n)
 	}
 	return origins, nil
 }

@@ -40,6 +40,13 @@ func TestLoadConfig(t *testing.T) {
 		{name: "admin without password", env: map[string]string{"ADMIN_USERNAME": "root"}, wantErr: "set together"},
 		{name: "origin with path", env: map[string]string{"ALLOWED_ORIGINS": "https://a.example/x"}, wantErr: "ALLOWED_ORIGINS"},
 		{name: "origin without scheme", env: map[string]string{"ALLOWED_ORIGINS": "a.example"}, wantErr: "ALLOWED_ORIGINS"},
+		{name: "origin with user info", env: map[string]string{"ALLOWED_ORIGINS": "https://me@a.example"}, wantErr: "ALLOWED_ORIGINS"},
+		{name: "origin null", env: map[string]string{"ALLOWED_ORIGINS": "null"}, wantErr: "ALLOWED_ORIGINS"},
+		{
+			name: "origin with its default port",
+			env:  map[string]string{"ALLOWED_ORIGINS": "https://Shop.example:443"},
+			want: config{Port: 3000, SQLitePath: "auction.db", RateLimits: true, UploadDir: "uploads", AllowedOrigins: []string{"https://shop.example"}},
+		},
 		{name: "bad rate limits", env: map[string]string{"RATE_LIMITS": "maybe"}, wantErr: "RATE_LIMITS"},
 		{name: "bad trust proxy", env: map[string]string{"TRUST_PROXY": "yes"}, wantErr: "TRUST_PROXY"},
 		{

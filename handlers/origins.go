@@ -15,15 +15,15 @@ import (
 // frames, file: pages) and anything else are refused. One rule for all three, so that an
 // origin written as https://shop.example:443 in ALLOWED_ORIGINS means the same everywhere.
 type originPolicy struct {
-	allowed map[string]bool // normalized (normalizeOrigin)
+	allowed map[string]bool // normalized (NormalizeOrigin)
 }
 
 // newOriginPolicy normalizes ALLOWED_ORIGINS once; entries that are not origins are ignored
-// (config.go has already refused them at start).
+// (config.go refuses them at start, with NormalizeOrigin).
 func newOriginPolicy(origins []string) originPolicy {
 	p := originPolicy{allowed: make(map[string]bool, len(origins))}
 	for _, o := range origins {
-		if n, ok := normalizeOrigin(o); ok {
+		if n, ok := NormalizeOrigin(o); ok {
 			p.allowed[n] = true
 		}
 	}
@@ -35,7 +35,7 @@ func (p originPolicy) allows(origin, host string) bool {
 	if origin == "" {
 		return true
 	}
-	n, ok := normalizeOrigin(origin)
+	n, ok := NormalizeOrigin(origin)
 	if !ok {
 		return false
 	}
@@ -66,10 +66,11 @@ func (s *Server) apiOrigin(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// normalizeOrigin lower-cases scheme://host[:port] and drops the scheme's default port, so
+// NormalizeOrigin lower-cases scheme://host[:port] and drops the scheme's default port, so
 // that https://Shop.example:443 and https://shop.example compare equal; browsers send the
-// latter. It refuses anything that is not an http(s) origin, including "null".
-func normalizeOrigin(o string) (string, bool) {
+// latter. It refuses anything that is not an http(s) origin, including "null". The
+// configuration checks ALLOWED_ORIGINS with it, so what starts is what the policy applies.
+func NormalizeOrigin(o string) (string, bool) {
 	u, err := url.Parse(strings.TrimSpace(o))
 	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return "", false

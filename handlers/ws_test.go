@@ -747,9 +747,9 @@ func TestOriginNormalization(t *testing.T) {
 		{"shop.example", "", false},
 	}
 	for _, tt := range tests {
-		got, ok := normalizeOrigin(tt.in)
+		got, ok := NormalizeOrigin(tt.in)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("normalizeOrigin(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+			t.Errorf("NormalizeOrigin(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }
